@@ -1,0 +1,1 @@
+"""Example: the insurance charges model of the source articles, trained on generated data."""

@@ -1,0 +1,84 @@
+"""Train the insurance charges model: ``python -m insurance_charges.train [--output DIR]``.
+
+Writes the fitted pipeline (``model.joblib``), the training data (``insurance.csv``), metrics and
+``validation.jsonl``: known inputs with the outputs this model gives, for the deployment gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.metrics import mean_absolute_error, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from insurance_charges.dataset import COLUMNS, generate
+from insurance_charges.model import MODEL_FILE, InsuranceChargesModel
+from insurance_charges.schemas import InsuranceChargesModelInput
+
+KNOWN_CASES = [
+    {"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": False, "region": "northwest"},
+    {"age": 62, "sex": "male", "bmi": 22.0, "children": 5, "smoker": True, "region": "southwest"},
+    {"age": 18, "sex": "male", "bmi": 33.5, "children": 0, "smoker": False, "region": "southeast"},
+    {"age": 55, "sex": "female", "bmi": 38.2, "children": 1, "smoker": True, "region": "northeast"},
+    {"age": 30, "sex": "female", "bmi": 27.9, "children": 3, "smoker": False, "region": "southwest"},
+    {"age": 65, "sex": "male", "bmi": 45.0, "children": 0, "smoker": False, "region": "northwest"},
+]
+
+
+def build_pipeline() -> Pipeline:
+    encoder = ColumnTransformer(
+        [("categories", OneHotEncoder(handle_unknown="ignore"), [1, 4, 5])], remainder="passthrough"
+    )
+    regressor = GradientBoostingRegressor(n_estimators=150, max_depth=3, random_state=42)
+    return Pipeline([("encode", encoder), ("regress", regressor)])
+
+
+def train(output: Path) -> dict[str, float]:
+    """Fit the pipeline on generated data and write every artifact into ``output``."""
+    output.mkdir(parents=True, exist_ok=True)
+    features, charges = generate()
+    with (output / "insurance.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*COLUMNS, "charges"])
+        writer.writerows([*row, target] for row, target in zip(features.tolist(), charges, strict=True))
+    x_train, x_test, y_train, y_test = train_test_split(features, charges, test_size=0.2, random_state=42)
+    pipeline = build_pipeline().fit(x_train, y_train)
+    predicted = pipeline.predict(x_test)
+    metrics = {"r2": round(float(r2_score(y_test, predicted)), 4),
+               "mae": round(float(mean_absolute_error(y_test, predicted)), 2)}
+    joblib.dump(pipeline, output / "model.joblib")
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_cases(output / "model.joblib", output / "validation.jsonl")
+    return metrics
+
+
+def write_cases(model_path: Path, target: Path) -> None:
+    """Record the trained model's answers on the known cases (tolerance: one cent plus 1e-6 relative)."""
+    model = InsuranceChargesModel(model_path=str(model_path))
+    with target.open("w", encoding="utf-8") as handle:
+        for case in KNOWN_CASES:
+            output = model.predict(InsuranceChargesModelInput.model_validate(case))
+            line = {"input": case, "output": output.model_dump(), "tolerance": {"absolute": 0.01}}
+            handle.write(json.dumps(line) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", type=Path, default=MODEL_FILE.parent, help="where to write the artifacts")
+    args = parser.parse_args()
+    metrics = train(args.output)
+    print(f"trained insurance_charges_model into {args.output}: r2={metrics['r2']} mae={metrics['mae']}")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

@@ -1,0 +1,1 @@
+"""The ``modelward`` command: thin, one library call per command."""

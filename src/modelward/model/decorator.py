@@ -1,0 +1,104 @@
+"""``MLModelDecorator``: wrap a model, change what you override, forward everything else.
+
+Semantics follow ``ml_base.decorator.MLModelDecorator``: the constructor takes the decorator's own
+configuration as keyword arguments (kept in ``_configuration``), ``set_model()`` attaches the model
+and returns the decorator, attribute reads and writes that the decorator does not define go to the
+wrapped model, and ``repr`` reads ``PolicyDecorator(InsuranceChargesModel)``.
+
+Chains: in a service config, the *first* decorator listed wraps the model directly (innermost) and
+the *last* one listed is outermost, so a request passes through the list from the end to the start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from modelward.model.base import MLModel
+from modelward.model.interop import is_model
+
+
+class MLModelDecorator(MLModel):
+    """Base class for decorators; by default every call is forwarded to the wrapped model."""
+
+    _decorator_attributes = ("_model", "_configuration")
+
+    def __init__(self, model: MLModel | None = None, **kwargs: Any) -> None:
+        if model is not None and not is_model(model):
+            raise ValueError("Only objects of type MLModel can be wrapped with MLModelDecorator instances.")
+        self.__dict__["_model"] = model
+        self.__dict__["_configuration"] = kwargs
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.__dict__['_model']!s})"
+
+    def set_model(self, model: MLModel) -> MLModelDecorator:
+        """Attach the model to wrap and return this decorator."""
+        if not is_model(model):
+            raise ValueError("Only objects of type MLModel can be wrapped with MLModelDecorator instances.")
+        self.__dict__["_model"] = model
+        return self
+
+    @property
+    def model(self) -> MLModel:
+        """The wrapped model (or decorator)."""
+        inner = self.__dict__["_model"]
+        if inner is None:
+            raise AttributeError(f"{type(self).__name__} has no model set; call set_model() first")
+        return inner  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in MLModelDecorator._decorator_attributes:
+            return self.__dict__[name]
+        inner = self.__dict__.get("_model")
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The decorator's own state (underscore names, or attributes its class defines) stays on
+        # the decorator; everything else is written through to the wrapped model, as in ml_base.
+        if name.startswith("_") or hasattr(type(self), name):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.model, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self.model, name)
+
+    @property
+    def display_name(self) -> str:
+        return self.model.display_name
+
+    @property
+    def qualified_name(self) -> str:
+        return self.model.qualified_name
+
+    @property
+    def description(self) -> str:
+        return self.model.description
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    @property
+    def input_schema(self) -> type[BaseModel]:
+        return self.model.input_schema
+
+    @property
+    def output_schema(self) -> Any:
+        return self.model.output_schema
+
+    def predict(self, data: Any) -> Any:
+        return self.model.predict(data=data)
+
+
+def unwrap(model: Any) -> Any:
+    """The innermost model under any number of decorators (ours or ``ml_base``'s)."""
+    while True:
+        inner = getattr(model, "__dict__", {}).get("_model")
+        if inner is None:
+            return model
+        model = inner

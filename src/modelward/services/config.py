@@ -1,0 +1,195 @@
+"""The service config file: a superset of ``rest_model_service``'s YAML.
+
+```yaml
+service_title: Insurance Charges Model Service
+description: ...
+version: 0.1.0
+models:
+  - qualified_name: insurance_charges_model     # optional; must match the model's own name
+    class_path: insurance_charges.model.InsuranceChargesModel
+    create_endpoint: true
+    configuration: {package: "${MODEL_PACKAGE:-file:///models/insurance.zip}"}
+    decorators:                                  # the first one listed is the innermost
+      - class_path: modelward.policy.PolicyDecorator
+        configuration: {...}
+```
+
+Any string may use ``${VAR}`` or ``${VAR:-default}``; ``$${`` stands for a literal ``${``.
+Every problem is reported as one ``ConfigurationError`` naming the file, the key path and what is
+wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from modelward.errors import ConfigurationError
+
+_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+class DecoratorConfig(BaseModel):
+    """One decorator around a model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    class_path: str = Field(description="Import path of the decorator class.")
+    configuration: dict[str, Any] | None = Field(
+        default=None, description="Keyword arguments of the decorator's __init__."
+    )
+
+
+class ModelConfig(BaseModel):
+    """One model served by the service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    class_path: str = Field(description="Import path of the MLModel class.")
+    qualified_name: str | None = Field(
+        default=None, description="Older key; if given it must equal the model's own qualified_name."
+    )
+    create_endpoint: bool = Field(default=True, description="Serve a prediction endpoint for it.")
+    configuration: dict[str, Any] | None = Field(
+        default=None, description="Keyword arguments of the model's __init__."
+    )
+    decorators: list[DecoratorConfig] | None = Field(
+        default=None, description="Decorators, the first listed innermost."
+    )
+    execution: Literal["thread", "inline"] = Field(
+        default="thread",
+        description="Run predict() in a worker thread (default; keeps health probes answering "
+        "during slow predictions) or inline on the event loop (fastest for sub-millisecond models).",
+    )
+
+
+class ServiceConfig(BaseModel):
+    """The whole service config file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service_title: str = Field(default="RESTful Model Service", description="Title in the API docs.")
+    description: str = Field(default="", description="Description in the API docs.")
+    version: str = Field(default="0.1.0", description="Version of the service.")
+    python_path: list[str] = Field(
+        default_factory=list,
+        description="Folders, relative to the config file, put on sys.path before importing models.",
+    )
+    models: list[ModelConfig] = Field(default_factory=list, description="The models to serve.")
+    logging: dict[str, Any] | None = Field(default=None, description="logging.config.dictConfig document.")
+    metrics: dict[str, Any] | None = Field(
+        default=None, description="Accepted for rest_model_service compatibility."
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _unique_class_entries(cls, models: list[ModelConfig]) -> list[ModelConfig]:
+        names = [m.qualified_name for m in models if m.qualified_name]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"qualified_name listed more than once: {', '.join(duplicates)}")
+        return models
+
+
+def expand_env(value: Any, env: Mapping[str, str], path: str = "") -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a loaded YAML document."""
+    if isinstance(value, str):
+        return _expand_string(value, env, path)
+    if isinstance(value, list):
+        return [expand_env(item, env, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: expand_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    return value
+
+
+def _expand_string(text: str, env: Mapping[str, str], path: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigurationError(
+            f"{path or '<root>'}: environment variable {name} is not set and has no default "
+            f"(write ${{{name}:-default}} to give one)"
+        )
+
+    return _VAR.sub(replace, text)
+
+
+def parse_config(text: str, source: str = "<string>", env: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Parse and validate a config document; errors name ``source``, the key path and the problem."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigurationError(f"{source}{where}: YAML syntax error: {problem}") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigurationError(f"{source}: the top level must be a mapping, not {type(document).__name__}")
+    try:
+        document = expand_env(document, os.environ if env is None else env)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source}: {exc.message}") from None
+    try:
+        return ServiceConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Read and validate a service config file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"{file}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"{file}: is a directory, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{file}: cannot read the config file: {exc}") from None
+    config = parse_config(text, source=str(file), env=env)
+    if not config.python_path:
+        return config
+    base = file.resolve().parent
+    resolved = [str((base / entry).resolve()) for entry in config.python_path]
+    return config.model_copy(update={"python_path": resolved})
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``key.path: message``."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        lines.append(f"{dotted(error['loc'])}: {_describe(error)}")
+    return "; ".join(lines)
+
+
+def dotted(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """``('models', 0, 'class_path')`` → ``models[0].class_path``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error.get("type")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required field is missing"
+    return str(error.get("msg", "invalid value"))

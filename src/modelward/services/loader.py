@@ -1,0 +1,119 @@
+"""Build the models (and their decorator chains) that a service config names."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from modelward.errors import ConfigurationError, ModelLoadError
+from modelward.model import enable_ml_base_interop, is_model, missing_members
+from modelward.services.config import ModelConfig, ServiceConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to serve: the outermost object of its decorator chain, and its config."""
+
+    model: Any
+    config: ModelConfig
+
+    @property
+    def qualified_name(self) -> str:
+        return str(self.model.qualified_name)
+
+
+def import_object(class_path: str, where: str) -> Any:
+    """Import ``package.module.Name``; errors say which key and why."""
+    module_path, _, name = class_path.rpartition(".")
+    if not module_path or not name:
+        raise ConfigurationError(f"{where}: '{class_path}' is not a dotted path like 'package.module.Class'")
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise ConfigurationError(f"{where}: cannot import '{class_path}': {exc}") from None
+    except Exception as exc:
+        raise ConfigurationError(
+            f"{where}: importing '{module_path}' raised {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise ConfigurationError(f"{where}: module '{module_path}' has no attribute '{name}'") from None
+
+
+def _construct(cls: Any, kwargs: dict[str, Any] | None, where: str) -> Any:
+    if not callable(cls):
+        raise ConfigurationError(f"{where}: '{cls!r}' is not a class")
+    try:
+        return cls(**(kwargs or {}))
+    except TypeError as exc:
+        raise ConfigurationError(f"{where}.configuration: {getattr(cls, '__name__', cls)}: {exc}") from None
+    except Exception as exc:
+        name = getattr(cls, "__name__", str(cls))
+        raise ModelLoadError(f"{where}: {name}.__init__ raised {type(exc).__name__}: {exc}") from exc
+
+
+def build_model(config: ModelConfig, where: str) -> LoadedModel:
+    """Import, construct and decorate one model; the first decorator listed is innermost."""
+    enable_ml_base_interop()
+    cls = import_object(config.class_path, f"{where}.class_path")
+    model = _construct(cls, config.configuration, where)
+    missing = missing_members(model)
+    if missing:
+        raise ConfigurationError(
+            f"{where}.class_path: '{config.class_path}' is not an MLModel (missing: {', '.join(missing)})"
+        )
+    own_name = str(model.qualified_name)
+    if config.qualified_name is not None and config.qualified_name != own_name:
+        raise ConfigurationError(
+            f"{where}.qualified_name: '{config.qualified_name}' disagrees with the model's own "
+            f"qualified_name '{own_name}'"
+        )
+    for index, decorator_config in enumerate(config.decorators or []):
+        model = _decorate(model, decorator_config.class_path, decorator_config.configuration,
+                          f"{where}.decorators[{index}]")
+    logger.info("loaded model %s version %s as %r", own_name, model.version, model)
+    return LoadedModel(model=model, config=config)
+
+
+def _decorate(model: Any, class_path: str, kwargs: dict[str, Any] | None, where: str) -> Any:
+    cls = import_object(class_path, f"{where}.class_path")
+    decorator = _construct(cls, kwargs, where)
+    if not callable(getattr(decorator, "set_model", None)):
+        raise ConfigurationError(f"{where}.class_path: '{class_path}' is not an MLModelDecorator")
+    try:
+        decorated = decorator.set_model(model)
+    except Exception as exc:
+        raise ModelLoadError(f"{where}: set_model raised {type(exc).__name__}: {exc}") from exc
+    if not is_model(decorated):
+        raise ConfigurationError(f"{where}: set_model() of '{class_path}' did not return a model")
+    return decorated
+
+
+def extend_python_path(folders: list[str]) -> None:
+    """Put the config's ``python_path`` folders at the front of ``sys.path`` (once each)."""
+    for folder in reversed(folders):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+def build_models(config: ServiceConfig) -> list[LoadedModel]:
+    """Build every model of the config, refusing two models with one qualified name."""
+    extend_python_path(config.python_path)
+    loaded: list[LoadedModel] = []
+    seen: dict[str, int] = {}
+    for index, model_config in enumerate(config.models):
+        item = build_model(model_config, f"models[{index}]")
+        if item.qualified_name in seen:
+            raise ConfigurationError(
+                f"models[{index}]: qualified_name '{item.qualified_name}' is already used by "
+                f"models[{seen[item.qualified_name]}]"
+            )
+        seen[item.qualified_name] = index
+        loaded.append(item)
+    return loaded

@@ -1,0 +1,75 @@
+"""Typed settings, read from ``MODELWARD_*`` environment variables by ``load_settings()``.
+
+Nothing here runs at import time: call ``load_settings()`` (or build ``Settings(...)``) where
+settings are needed and pass them down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The user's data directory for modelward (catalog, keys, local store, deployments)."""
+    return Path(platformdirs.user_data_dir("modelward", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every setting modelward reads from the environment (prefix ``MODELWARD_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELWARD_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where embedded state lives.")
+    config: Path | None = Field(default=None, description="Service config file (also REST_CONFIG).")
+    host: str = Field(default="127.0.0.1", description="Address the service binds to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port the service binds to.")
+    workers: int = Field(default=1, ge=1, description="Number of server worker processes.")
+    log_level: str = Field(default="info", description="Log level of the service.")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="Largest request body accepted.")
+    access_log: bool = Field(default=False, description="Log one line per HTTP request.")
+
+    catalog_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the catalog; default: SQLite file in data_dir."
+    )
+    catalog_auto_migrate: bool = Field(default=True, description="Run catalog migrations at service start.")
+    catalog_enabled: bool = Field(default=False, description="Serve /api/catalog from `modelward serve`.")
+    catalog_read_open: bool = Field(default=True, description="Catalog reads need no token.")
+
+    keyring: Path | None = Field(default=None, description="Trusted public keys (file or folder).")
+    store_url: str | None = Field(default=None, description="Artifact store; default: file://<data_dir>/store.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (MinIO, Ceph RGW, AWS).")
+    legacy_hmac_secret: SecretStr | None = Field(
+        default=None, description="Secret for reading legacy itsdangerous-signed artifacts."
+    )
+    allow_unsigned: bool = Field(default=False, description="Load unsigned packages (logged loudly).")
+    max_expansion_bytes: int = Field(
+        default=8 * 1024**3, ge=1, description="Largest total size an archive may expand to."
+    )
+
+    decision_log: Path | None = Field(default=None, description="Policy decision log (JSON lines).")
+    redis_url: str | None = Field(default=None, description="Redis URL for the prediction cache.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        levels = {"critical", "error", "warning", "info", "debug", "trace"}
+        if value.lower() not in levels:
+            raise ValueError(f"log_level must be one of {sorted(levels)}")
+        return value.lower()
+
+    def resolved_catalog_url(self) -> str:
+        """The catalog URL, or the embedded SQLite file under ``data_dir``."""
+        return self.catalog_url or f"sqlite:///{self.data_dir / 'catalog.db'}"
+
+    def resolved_store_url(self) -> str:
+        """The artifact store URL, or the local folder under ``data_dir``."""
+        return self.store_url or (self.data_dir / "store").resolve().as_uri()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]
