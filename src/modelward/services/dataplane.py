@@ -6,7 +6,6 @@ HTTP layers parse nothing themselves: they hand request bytes to ``DataPlane`` a
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +25,6 @@ from modelward.model import PredictionNotAvailable
 from modelward.services.config import dotted
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import LoadedModel
-
-#: the id of the request being served, for decorators that log (policy decision log, audit)
-request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("modelward_request_id", default=None)
-
 
 @dataclass(frozen=True)
 class Answer:

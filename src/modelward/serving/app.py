@@ -27,10 +27,11 @@ from starlette.responses import RedirectResponse, Response
 
 from modelward.errors import ConfigurationError, ModelwardError, PayloadTooLarge, RequestError, UnsupportedMediaType
 from modelward.services.config import ServiceConfig, dotted, load_config
-from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into, request_id
+from modelward.model.context import request_id
+from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import build_models
-from modelward.serving import health
+from modelward.serving import health, metrics_routes
 from modelward.serving.errors import JSON, error_response, plain_error
 from modelward.serving.openapi import build_openapi
 from modelward.settings import Settings
@@ -79,6 +80,7 @@ def create_app(
     _add_error_handlers(app)
     _add_routes(app, plane, settings)
     _mount_catalog(app, settings)
+    metrics_routes.mount(app, plane, settings)
     app.openapi = lambda: _openapi(app, plane, service)  # type: ignore[method-assign]
     if wait_for_models:
         loader()
