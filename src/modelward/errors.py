@@ -241,10 +241,10 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "TargetError",
+    "Unauthorized",
     "UnknownKey",
     "UnsafeArchive",
     "UnsafePickle",
-    "Unauthorized",
     "UnsupportedMediaType",
     "ValidationFailed",
 ]

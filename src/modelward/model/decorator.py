@@ -53,7 +53,8 @@ class MLModelDecorator(MLModel):
             return self.__dict__[name]
         inner = self.__dict__.get("_model")
         if inner is None:
-            raise AttributeError(name)
+            raise AttributeError(f"{type(self).__name__} has no model set, so it has no '{name}'; "
+                                 "call set_model() first")
         return getattr(inner, name)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -6,6 +6,7 @@ HTTP layers parse nothing themselves: they hand request bytes to ``DataPlane`` a
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from modelward.model import PredictionNotAvailable
 from modelward.services.config import dotted
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import LoadedModel
+
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -84,8 +88,10 @@ class ModelEndpoint:
         except Exception as exc:
             if type(exc).__name__ == "MLModelSchemaValidationException":  # ml_base's client error
                 raise SchemaValidationError(str(exc)) from exc
+            logger.exception("model %s failed to predict", self.qualified_name)
             raise PredictionError(
-                f"model '{self.qualified_name}' failed to predict: {type(exc).__name__}: {exc}"
+                f"model '{self.qualified_name}' failed to predict ({type(exc).__name__}); "
+                "the service log has the details"
             ) from exc
 
     def dump(self, prediction: Any) -> Answer:

@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from modelward.errors import ConfigurationError, ModelwardError, PayloadTooLarge, RequestError, UnsupportedMediaType
-from modelward.services.config import ServiceConfig, dotted, load_config
 from modelward.model.context import request_id
+from modelward.services.config import ServiceConfig, dotted, load_config
 from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import build_models

@@ -1,0 +1,116 @@
+"""Shared fixtures: free ports and real `modelward serve` processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELWARD = str(Path(sys.executable).with_name("modelward"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for child processes: the repo root importable (for tests.fixtures)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Server:
+    """A `modelward serve` process started by a test."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], path: str = "/api/health", timeout: float = 30) -> None:
+    """Wait until the server answers ``path`` (any status) or its process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return
+        try:
+            httpx.get(url + path, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise TimeoutError(f"server at {url} did not answer within {timeout}s")
+
+
+def wait_started(url: str, timeout: float = 30) -> httpx.Response:
+    """Poll the startup probe until it says 200 or the timeout passes; return the last answer."""
+    deadline = time.monotonic() + timeout
+    answer = httpx.get(url + "/api/health/startup", timeout=2)
+    while answer.status_code != 200 and time.monotonic() < deadline and "failed" not in answer.text:
+        time.sleep(0.1)
+        answer = httpx.get(url + "/api/health/startup", timeout=2)
+    return answer
+
+
+def start_server(config: Path | None, workdir: Path, *args: str, env: dict[str, str] | None = None,
+                 wait: bool = True) -> Server:
+    """Start `modelward serve CONFIG` on a free port in ``workdir``."""
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    command = [MODELWARD, "serve", *([str(config)] if config else []), "--port", str(port), *args]
+    with log.open("wb") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env or child_env(),
+                                   cwd=workdir)
+    url = f"http://127.0.0.1:{port}"
+    if wait:
+        wait_for(url, process)
+    return Server(process, url, log)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process this test run started, by its PID."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start `modelward serve CONFIG` on a free port; every process is stopped by PID afterwards."""
+    started: list[Server] = []
+
+    def start(config: Path | None, *args: str, env: dict[str, str] | None = None, wait: bool = True) -> Server:
+        server = start_server(config, tmp_path, *args, env=env, wait=wait)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        stop(server.process)
+
+
+def write_config(path: Path, text: str) -> Path:
+    """Write a service config file and return its path."""
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,107 @@
+"""Toy models and decorators for the tests (written to modelward's interface and to ml_base's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from modelward.model import MLModel, MLModelDecorator
+
+
+class EchoInput(BaseModel):
+    """Input of the echo model."""
+
+    value: float = Field(ge=0, le=1000, description="A number.")
+    label: str = Field(default="x", max_length=20)
+
+
+class EchoOutput(BaseModel):
+    """Output of the echo model."""
+
+    doubled: float
+    label: str
+
+
+class EchoModel(MLModel):
+    """Doubles its input; configurable through __init__ keyword arguments."""
+
+    display_name = "Echo Model"
+    qualified_name = "echo_model"
+    description = "Doubles a number."
+    input_schema = EchoInput
+    output_schema = EchoOutput
+
+    def __init__(self, version: str = "1.0.0", factor: float = 2.0) -> None:
+        self._version = version
+        self.factor = factor
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        return self._version
+
+    def predict(self, data: Any) -> EchoOutput:
+        return EchoOutput(doubled=data.value * self.factor, label=data.label)
+
+
+class FailingInitModel(EchoModel):
+    """A model whose constructor raises."""
+
+    qualified_name = "failing_init_model"
+
+    def __init__(self, reason: str = "parameters missing") -> None:
+        raise RuntimeError(reason)
+
+
+class RaisingModel(EchoModel):
+    """A model whose predict raises."""
+
+    qualified_name = "raising_model"
+
+    def predict(self, data: Any) -> EchoOutput:
+        raise ValueError("internal model failure at 10.0.0.7")
+
+
+class SuffixDecorator(MLModelDecorator):
+    """Appends its configured suffix to the label, so the order of a chain shows in the output."""
+
+    def predict(self, data: Any) -> Any:
+        output = self.model.predict(data)
+        return output.model_copy(update={"label": output.label + self._configuration["suffix"]})
+
+
+class Wrapped(BaseModel):
+    """Output schema of WrappingDecorator."""
+
+    result: EchoOutput
+    wrapped_by: str
+
+
+class WrappingDecorator(MLModelDecorator):
+    """Changes the output schema, to show that the contract follows decorators."""
+
+    @property
+    def output_schema(self) -> Any:
+        return Wrapped
+
+    def predict(self, data: Any) -> Wrapped:
+        return Wrapped(result=self.model.predict(data), wrapped_by=type(self).__name__)
+
+
+class NotAModel:
+    """Has no model interface."""
+
+    def __init__(self) -> None:
+        self.x = 1
+
+
+class SlowInitModel(EchoModel):
+    """A model that takes a while to load, to observe the startup probe."""
+
+    qualified_name = "slow_model"
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        import time
+
+        time.sleep(seconds)
+        super().__init__()
