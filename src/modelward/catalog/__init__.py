@@ -1,1 +1,109 @@
-"""modelward.catalog."""
+"""The governance catalog: models, versions, datasets, deployments, lineage and a hash-chained audit log.
+
+Library first: every function takes a ``Catalog`` (from ``open_catalog(url)`` or
+``open_from_settings(settings)``) and keyword arguments of plain data or the frozen inputs below;
+none imports another modelward layer. The CLI and the REST API call these one to one.
+"""
+
+from __future__ import annotations
+
+from modelward.catalog.audit import AuditEventView, AuditReport
+from modelward.catalog.audit import events as audit_events
+from modelward.catalog.audit import verify as verify_audit
+from modelward.catalog.db import (
+    Catalog,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_catalog,
+    open_from_settings,
+    upgrade,
+)
+from modelward.catalog.inputs import (
+    DatasetRef,
+    DeploymentInfo,
+    DeploymentStatus,
+    ModelInfo,
+    Stage,
+    Target,
+    VersionInfo,
+    parse_ref,
+)
+from modelward.catalog.lineage import Lineage, lineage
+from modelward.catalog.queries import (
+    DeploymentPage,
+    ModelDetail,
+    get_deployment,
+    get_model,
+    get_version,
+    list_deployments,
+    list_models,
+    versions_of_dataset,
+)
+from modelward.catalog.records import describe_model, record_deployment, register_version, set_stage, update_deployment
+from modelward.catalog.search import SearchHit, SearchPage, SearchQuery, search
+from modelward.catalog.tokens import (
+    Action,
+    Role,
+    TokenView,
+    allowed,
+    authenticate,
+    create_token,
+    ensure_allowed,
+    list_tokens,
+    revoke_token,
+)
+from modelward.catalog.views import DeploymentView, ModelView, VersionView
+
+__all__ = [
+    "Action",
+    "AuditEventView",
+    "AuditReport",
+    "Catalog",
+    "DatasetRef",
+    "DeploymentInfo",
+    "DeploymentPage",
+    "DeploymentStatus",
+    "DeploymentView",
+    "Lineage",
+    "ModelDetail",
+    "ModelInfo",
+    "ModelView",
+    "Role",
+    "SearchHit",
+    "SearchPage",
+    "SearchQuery",
+    "Stage",
+    "Target",
+    "TokenView",
+    "VersionInfo",
+    "VersionView",
+    "allowed",
+    "audit_events",
+    "authenticate",
+    "create_token",
+    "current_revision",
+    "describe_model",
+    "ensure_allowed",
+    "get_deployment",
+    "get_model",
+    "get_version",
+    "head_revision",
+    "lineage",
+    "list_deployments",
+    "list_models",
+    "list_tokens",
+    "make_engine",
+    "open_catalog",
+    "open_from_settings",
+    "parse_ref",
+    "record_deployment",
+    "register_version",
+    "revoke_token",
+    "search",
+    "set_stage",
+    "update_deployment",
+    "upgrade",
+    "verify_audit",
+    "versions_of_dataset",
+]

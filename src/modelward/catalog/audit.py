@@ -1,0 +1,133 @@
+"""The audit trail: one hash-chained event per mutation, written in the mutation's transaction.
+
+Each event's ``hash`` is SHA-256 over its canonical JSON (seq, time, actor, action, entity,
+before, after) and the previous event's hash; ``audit_head`` holds the newest seq and hash so that
+deleting the newest events is detected as well as editing or deleting any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelward.catalog import schema as s
+from modelward.catalog.db import Catalog
+from modelward.catalog.views import now, utc
+from modelward.errors import AuditChainBroken
+
+GENESIS = "0" * 64
+
+
+class AuditEventView(BaseModel):
+    """One audit event as stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    hash: str
+
+
+class AuditReport(BaseModel):
+    """The result of a successful verification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: int
+    head: str
+
+
+def event_hash(*, seq: int, at: datetime, actor: str, action: str, entity: str,
+               before: dict[str, Any] | None, after: dict[str, Any] | None, prev_hash: str) -> str:
+    """The chain hash of one event."""
+    body = {"seq": seq, "at": utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": actor, "action": action,
+            "entity": entity, "before": before, "after": after, "prev": prev_hash}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _jsonable(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if summary is None else json.loads(json.dumps(summary, default=str))
+
+
+def append(session: Session, *, actor: str, action: str, entity: str,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> s.AuditEvent:
+    """Append one event to the chain inside ``session``'s (write) transaction."""
+    head = session.get(s.AuditHead, 1)
+    seq, prev = (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
+    at = now()
+    before, after = _jsonable(before), _jsonable(after)
+    digest = event_hash(seq=seq, at=at, actor=actor, action=action, entity=entity, before=before,
+                        after=after, prev_hash=prev)
+    event = s.AuditEvent(seq=seq, at=at, actor=actor, action=action, entity=entity, before=before,
+                         after=after, prev_hash=prev, hash=digest)
+    session.add(event)
+    if head is None:
+        session.add(s.AuditHead(id=1, seq=seq, hash=digest))
+    else:
+        head.seq, head.hash = seq, digest
+    return event
+
+
+def verify(catalog: Catalog, *, batch: int = 5000) -> AuditReport:
+    """Walk the chain; raise ``AuditChainBroken`` naming the first event that does not verify."""
+    prev, expected, count = GENESIS, 1, 0
+    with catalog.read() as session:
+        last = 0
+        while True:
+            rows = session.scalars(select(s.AuditEvent).where(s.AuditEvent.seq > last)
+                                   .order_by(s.AuditEvent.seq).limit(batch)).all()
+            for row in rows:
+                _check(row, expected, prev)
+                prev, expected, count = row.hash, expected + 1, count + 1
+            if len(rows) < batch:
+                break
+            last = rows[-1].seq
+        _check_head(session.get(s.AuditHead, 1), count, prev)
+    return AuditReport(events=count, head=prev)
+
+
+def _check(row: s.AuditEvent, expected: int, prev: str) -> None:
+    if row.seq != expected:
+        raise AuditChainBroken(f"audit event {expected} is missing (the next stored event is {row.seq})",
+                               seq=expected)
+    if row.prev_hash != prev:
+        raise AuditChainBroken(f"audit event {row.seq} ({row.action} {row.entity}) does not link to "
+                               f"event {row.seq - 1}: an event was edited or removed", seq=row.seq)
+    digest = event_hash(seq=row.seq, at=row.at, actor=row.actor, action=row.action, entity=row.entity,
+                        before=row.before, after=row.after, prev_hash=row.prev_hash)
+    if digest != row.hash:
+        raise AuditChainBroken(f"audit event {row.seq} ({row.action} {row.entity}) was altered: "
+                               "its content does not match its hash", seq=row.seq)
+
+
+def _check_head(head: s.AuditHead | None, count: int, last_hash: str) -> None:
+    if head is None:
+        if count:
+            raise AuditChainBroken("the audit chain head is missing", seq=count)
+        return
+    if head.seq != count or head.hash != last_hash:
+        raise AuditChainBroken(f"audit event {count + 1} is missing: the chain head names event {head.seq} "
+                               f"but the trail ends at event {count}", seq=count + 1)
+
+
+def events(catalog: Catalog, *, entity: str | None = None, limit: int = 100,
+           offset: int = 0) -> list[AuditEventView]:
+    """The newest audit events first, optionally for one entity (e.g. ``model:M`` or ``M@1.0``)."""
+    query = select(s.AuditEvent).order_by(s.AuditEvent.seq.desc()).limit(limit).offset(offset)
+    if entity:
+        query = query.where(s.AuditEvent.entity == entity)
+    with catalog.read() as session:
+        return [AuditEventView(seq=r.seq, at=utc(r.at), actor=r.actor, action=r.action, entity=r.entity,
+                               before=r.before, after=r.after, hash=r.hash) for r in session.scalars(query)]

@@ -1,0 +1,128 @@
+"""What callers hand to the catalog: frozen pydantic values, plain data only (no artifacts types)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from modelward.errors import CatalogError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}$")
+
+
+class Stage(StrEnum):
+    """Where a model version is in its life."""
+
+    REGISTERED = "registered"
+    VALIDATED = "validated"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class Target(StrEnum):
+    """The kind of place a model version is deployed to."""
+
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+    SELDON = "seldon"
+    KSERVE = "kserve"
+
+
+class DeploymentStatus(StrEnum):
+    """A deployment's state; ``failed`` rows are attempts that did not go live (see ``reason``)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FAILED = "failed"
+    REPLACED = "replaced"
+    STOPPED = "stopped"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class DatasetRef(_Frozen):
+    """A training dataset: name, where it is, and the digest of its bytes."""
+
+    name: str = Field(min_length=1, max_length=200)
+    uri: str = Field(default="", max_length=1000)
+    digest: str = Field(default="", max_length=200)
+
+
+class ModelInfo(_Frozen):
+    """A model's descriptive attributes (its qualified name identifies it)."""
+
+    qualified_name: str
+    display_name: str = Field(default="", max_length=200)
+    description: str = ""
+    model_type: str = Field(default="", max_length=100)
+    owner: str = Field(default="", max_length=200)
+    line_of_business: str = Field(default="", max_length=200)
+    project: str = Field(default="", max_length=200)
+    tags: tuple[str, ...] = ()
+    readme: str = ""
+
+    @field_validator("qualified_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("must start with a letter or digit and use only letters, digits, _ . - /")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(dict.fromkeys(t.strip().lower() for t in value if t.strip()))
+        if any(len(t) > 100 for t in cleaned):
+            raise ValueError("a tag is longer than 100 characters")
+        return cleaned
+
+
+class VersionInfo(_Frozen):
+    """One version's artifact and provenance, as read from its (signed) package."""
+
+    version: str = Field(min_length=1, max_length=100)
+    artifact_uri: str = Field(default="", max_length=1000)
+    artifact_digest: str = Field(default="", max_length=200)
+    manifest: dict[str, Any] = Field(default_factory=dict)
+    manifest_digest: str = Field(default="", max_length=200)
+    signing_key_id: str = Field(default="", max_length=200)
+    datasets: tuple[DatasetRef, ...] = ()
+    code_repository: str = Field(default="", max_length=1000)
+    code_commit: str = Field(default="", max_length=100)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    registry_url: str = Field(default="", max_length=1000)
+
+
+class DeploymentInfo(_Frozen):
+    """One deployment (or failed attempt) of ``model@version``."""
+
+    model: str
+    version: str
+    target: Target
+    host_detail: str = Field(default="", max_length=1000)
+    endpoint_url: str = Field(default="", max_length=1000)
+    environment: str = Field(default="", max_length=100)
+    replicas: int = Field(default=1, ge=0)
+    status: DeploymentStatus = DeploymentStatus.RUNNING
+    reason: str = ""
+    config_digest: str = Field(default="", max_length=200)
+    policy_package: str = Field(default="", max_length=200)
+    policy_bundle_digest: str = Field(default="", max_length=200)
+    replaces: str | None = None
+    deployment_id: str | None = Field(default=None, min_length=1, max_length=64)
+    deployed_at: datetime | None = None
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """Split ``model@version`` into its two parts (``CatalogError`` when it is not of that shape)."""
+    name, sep, version = ref.rpartition("@")
+    if not sep or not name or not version:
+        raise CatalogError(f"'{ref}' is not a model reference of the form NAME@VERSION")
+    return name, version
