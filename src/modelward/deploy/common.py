@@ -1,0 +1,274 @@
+"""What every renderer shares: the render inputs, labels, the service config, the pod's parts.
+
+Everything here is a pure function of its arguments: no clock, no environment, no files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelward.deploy.spec import Amounts, DeploymentSpec, Resources
+
+Manifest = dict[str, Any]
+
+CONFIG_DIR = "/service/configuration"
+CONFIG_FILE = "rest_config.yaml"
+POLICY_DIR = "/policies"
+KEYRING_DIR = "/etc/modelward/keyring"
+IN_IMAGE_PYTHON_PATH = ".."  # the image keeps model code in /service, the config in /service/configuration
+RUN_AS = 10000
+OPA_DEFAULT_PORT = 8181
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class RenderInputs(BaseModel):
+    """What a renderer needs besides the deployment file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policies: dict[str, str] = Field(default_factory=dict, description="Rego files by name.")
+    package_uri: str | None = Field(default=None, description="The registered package (overrides spec).")
+    package_digest: str | None = Field(default=None, description="sha256 of the registered package.")
+    model_version: str | None = Field(default=None, description="Version (overrides spec.model.version).")
+
+
+def label_value(text: str) -> str:
+    """``text`` as a valid label value (at most 63 characters, alphanumeric at both ends)."""
+    return _LABEL_VALUE.sub("-", text)[:63].strip("-._")
+
+
+def version_of(spec: DeploymentSpec, inputs: RenderInputs) -> str:
+    """The model version being deployed (``unversioned`` when nobody said)."""
+    return inputs.model_version or spec.model.version or "unversioned"
+
+
+def selector(spec: DeploymentSpec) -> dict[str, str]:
+    """The labels that select this deployment's pods."""
+    return {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/instance": spec.name}
+
+
+def labels(spec: DeploymentSpec, inputs: RenderInputs) -> dict[str, str]:
+    """Labels on every object: selector labels plus version, model and environment."""
+    return {
+        **selector(spec),
+        "app.kubernetes.io/version": label_value(version_of(spec, inputs)),
+        "app.kubernetes.io/part-of": "modelward",
+        "app.kubernetes.io/managed-by": "modelward",
+        "modelward.io/model": label_value(spec.model.qualified_name),
+        "modelward.io/environment": spec.environment,
+    }
+
+
+def metadata(name: str, spec: DeploymentSpec, inputs: RenderInputs, namespaced: bool = True) -> Manifest:
+    """``metadata`` for one object."""
+    meta: Manifest = {"name": name, "labels": labels(spec, inputs)}
+    if namespaced:
+        meta["namespace"] = spec.kubernetes.namespace
+    return meta
+
+
+def service_config(spec: DeploymentSpec, python_path: list[str], title: str | None = None) -> Manifest:
+    """The service config document (``rest_config.yaml``) that serves this one model."""
+    model: Manifest = {
+        "qualified_name": spec.model.qualified_name,
+        "class_path": spec.model.class_path,
+        "create_endpoint": True,
+    }
+    if spec.model.configuration:
+        model["configuration"] = dict(spec.model.configuration)
+    if spec.decorators:
+        model["decorators"] = [d.model_dump(exclude_none=True) for d in spec.decorators]
+    return {
+        "service_title": title or f"{spec.name} model service",
+        "version": spec.model.version or "0.1.0",
+        "python_path": python_path,
+        "models": [model],
+    }
+
+
+def digest_of(document: Any) -> str:
+    """``sha256:<hex>`` of a JSON-serializable document in canonical form."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def config_digest(spec: DeploymentSpec, inputs: RenderInputs, python_path: list[str]) -> str:
+    """Digest of what configures the pods: the service config and the policies."""
+    return digest_of({"config": service_config(spec, python_path), "policies": inputs.policies})
+
+
+def policy_digest(policies: Mapping[str, str]) -> str | None:
+    """Digest of the policy bundle (``None`` without policies)."""
+    return digest_of(dict(policies)) if policies else None
+
+
+def amounts(value: Amounts) -> dict[str, str]:
+    return {"cpu": value.cpu, "memory": value.memory}
+
+
+def resources(value: Resources) -> Manifest:
+    """A container's ``resources``."""
+    return {"requests": amounts(value.requests), "limits": amounts(value.limits)}
+
+
+def container_security() -> Manifest:
+    """Non-root, read-only root filesystem, no privilege escalation, no capabilities."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security() -> Manifest:
+    """The pod's ``securityContext`` (restricted Pod Security Standard)."""
+    return {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def env(spec: DeploymentSpec, inputs: RenderInputs, port: int) -> list[Manifest]:
+    """The model container's environment: settings, and Secret references (never values)."""
+    secrets = spec.kubernetes.secrets
+    items: list[Manifest] = [
+        {"name": "MODELWARD_CONFIG", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
+        {"name": "MODELWARD_HOST", "value": "0.0.0.0"},
+        {"name": "MODELWARD_PORT", "value": str(port)},
+        {"name": "MODELWARD_DATA_DIR", "value": "/tmp/modelward"},
+    ]
+    package = inputs.package_uri or spec.package
+    if package:
+        items.append({"name": "MODEL_PACKAGE", "value": package})
+    if secrets.keyring:
+        items.append({"name": "MODELWARD_KEYRING", "value": KEYRING_DIR})
+    if secrets.s3_endpoint_url:
+        items.append({"name": "MODELWARD_S3_ENDPOINT_URL", "value": secrets.s3_endpoint_url})
+    if secrets.s3:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            items.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secrets.s3, "key": key}}})
+    return items
+
+
+def config_map_name(spec: DeploymentSpec) -> str:
+    return f"{spec.name}-config"
+
+
+def policies_map_name(spec: DeploymentSpec) -> str:
+    return f"{spec.name}-policies"
+
+
+def serving_policies(policies: Mapping[str, str]) -> dict[str, str]:
+    """The policy files a server loads (``*_test.rego`` stay out of the pod)."""
+    return {name: text for name, text in sorted(policies.items()) if not name.endswith("_test.rego")}
+
+
+def volumes(spec: DeploymentSpec, inputs: RenderInputs) -> list[Manifest]:
+    """The pod's volumes: /tmp, the config, the policies, the keyring Secret."""
+    items: list[Manifest] = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        {"name": "config", "configMap": {"name": config_map_name(spec)}},
+    ]
+    if serving_policies(inputs.policies):
+        items.append({"name": "policies", "configMap": {"name": policies_map_name(spec)}})
+    if spec.kubernetes.secrets.keyring:
+        items.append({"name": "keyring", "secret": {"secretName": spec.kubernetes.secrets.keyring}})
+    return items
+
+
+def mounts(spec: DeploymentSpec, inputs: RenderInputs) -> list[Manifest]:
+    """The model container's mounts (all read-only except /tmp)."""
+    items: list[Manifest] = [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+    ]
+    if serving_policies(inputs.policies):
+        items.append({"name": "policies", "mountPath": POLICY_DIR, "readOnly": True})
+    if spec.kubernetes.secrets.keyring:
+        items.append({"name": "keyring", "mountPath": KEYRING_DIR, "readOnly": True})
+    return items
+
+
+def probe(path: str, port: int | str, period: int = 10, failures: int = 3) -> Manifest:
+    """An HTTP GET probe."""
+    return {"httpGet": {"path": path, "port": port, "scheme": "HTTP"},
+            "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": failures}
+
+
+def model_container(spec: DeploymentSpec, inputs: RenderInputs, name: str, port: int) -> Manifest:
+    """The model service container, probed on the three health endpoints."""
+    k8s = spec.kubernetes
+    return {
+        "name": name,
+        "image": k8s.image,
+        "imagePullPolicy": k8s.image_pull_policy,
+        "args": ["serve"],
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "env": env(spec, inputs, port),
+        "resources": resources(spec.resources),
+        "securityContext": container_security(),
+        "volumeMounts": mounts(spec, inputs),
+        "startupProbe": probe("/api/health/startup", "http", period=5, failures=60),
+        "readinessProbe": probe("/api/health/ready", "http", period=5),
+        "livenessProbe": probe("/api/health", "http"),
+    }
+
+
+def opa_args(port: int) -> list[str]:
+    """The article's ``run --ignore=.* --server /policies`` (``--addr`` only off the default port)."""
+    address = [] if port == OPA_DEFAULT_PORT else [f"--addr=:{port}"]
+    return ["run", "--ignore=.*", "--server", *address, POLICY_DIR]
+
+
+def opa_container(spec: DeploymentSpec) -> Manifest:
+    """The OPA sidecar, as in the article: ``run --ignore=.* --server /policies``."""
+    opa = spec.kubernetes.opa
+    return {
+        "name": "opa",
+        "image": opa.image,
+        "imagePullPolicy": spec.kubernetes.image_pull_policy,
+        "args": opa_args(opa.port),
+        "ports": [{"name": "opa", "containerPort": opa.port, "protocol": "TCP"}],
+        "resources": resources(opa.resources),
+        "securityContext": container_security(),
+        "volumeMounts": [{"name": "policies", "mountPath": POLICY_DIR, "readOnly": True}],
+        "livenessProbe": {"httpGet": {"path": "/health", "port": opa.port, "scheme": "HTTP"},
+                          "initialDelaySeconds": 5, "periodSeconds": 5},
+        "readinessProbe": {"httpGet": {"path": "/health?bundle=true", "port": opa.port, "scheme": "HTTP"},
+                           "initialDelaySeconds": 5, "periodSeconds": 5},
+    }
+
+
+def pod_spec(spec: DeploymentSpec, inputs: RenderInputs, name: str, port: int) -> Manifest:
+    """A pod spec: the model container, the optional OPA sidecar, volumes, security."""
+    containers = [model_container(spec, inputs, name, port)]
+    if spec.kubernetes.opa.enabled and serving_policies(inputs.policies):
+        containers.append(opa_container(spec))
+    return {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(),
+        "containers": containers,
+        "volumes": volumes(spec, inputs),
+    }
+
+
+def pod_annotations(spec: DeploymentSpec, inputs: RenderInputs) -> dict[str, str]:
+    """What was deployed: package, its digest, the config digest (a change rolls the pods)."""
+    notes = {"modelward.io/config-digest": config_digest(spec, inputs, [IN_IMAGE_PYTHON_PATH])}
+    package = inputs.package_uri or spec.package
+    if package:
+        notes["modelward.io/package"] = package
+    if inputs.package_digest:
+        notes["modelward.io/package-digest"] = inputs.package_digest
+    digest = policy_digest(inputs.policies)
+    if digest:
+        notes["modelward.io/policy-digest"] = digest
+    return notes

@@ -1,0 +1,236 @@
+"""The deployment file: one frozen pydantic model, read from YAML by ``load_deployment``.
+
+```yaml
+name: insurance-charges               # DNS-1123 label: names every Kubernetes object
+model:
+  qualified_name: insurance_charges_model
+  class_path: insurance_charges.model.InsuranceChargesModel
+  version: 0.1.0                      # or give `package:` and let the package say
+  configuration: {model_path: "${MODEL_PATH}"}
+package: ../../.demo/packages/insurance_charges-0.1.0.zip   # folder, file:// or s3:// URI
+target: local                         # local | kubernetes | seldon | kserve
+environment: staging                  # staging | production
+replicas: 2
+resources: {requests: {cpu: 250m, memory: 256Mi}, limits: {cpu: "1", memory: 512Mi}}
+autoscaling: {min_replicas: 2, max_replicas: 5, target_cpu_utilization: 80}
+decorators: [{class_path: modelward.policy.PolicyDecorator, configuration: {...}}]
+policies: policies/                   # folder of .rego files (and *_test.rego tests)
+validation: model_files/validation.jsonl   # default: the package's validation.jsonl
+local: {host: 127.0.0.1, port: 8123}
+kubernetes: {namespace: model-services, image: "modelward:0.1.0", opa: {enabled: true}}
+```
+
+Relative paths are resolved against the deployment file's folder. Every problem is one
+``ConfigurationError`` naming the file, the key path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from modelward.errors import ConfigurationError
+
+Target = Literal["local", "kubernetes", "seldon", "kserve"]
+Environment = Literal["development", "staging", "production"]
+TARGETS: tuple[str, ...] = ("local", "kubernetes", "seldon", "kserve")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"'{value}' is not a DNS-1123 label (lower-case letters, digits, '-', at most 63)")
+    return value
+
+
+class Amounts(_Frozen):
+    """CPU and memory as Kubernetes quantities (``250m``, ``512Mi``)."""
+
+    cpu: str = Field(description="CPU quantity, e.g. 250m or 1.")
+    memory: str = Field(description="Memory quantity, e.g. 256Mi.")
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> str:
+        text = str(value)
+        if not _QUANTITY.match(text):
+            raise ValueError(f"'{text}' is not a Kubernetes quantity such as 250m, 1, 512Mi")
+        return text
+
+
+class Resources(_Frozen):
+    """Requests and limits of the model container."""
+
+    requests: Amounts = Field(default=Amounts(cpu="250m", memory="256Mi"))
+    limits: Amounts = Field(default=Amounts(cpu="1", memory="512Mi"))
+
+
+class Autoscaling(_Frozen):
+    """A HorizontalPodAutoscaler on CPU utilization."""
+
+    min_replicas: int = Field(default=1, ge=1)
+    max_replicas: int = Field(default=4, ge=1)
+    target_cpu_utilization: int = Field(default=80, ge=1, le=100, description="Percent of the request.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("max_replicas must be at least min_replicas")
+        return self
+
+
+class ModelRef(_Frozen):
+    """The model to deploy: its class, its name and (optionally) its version."""
+
+    qualified_name: str = Field(description="The model's qualified name.")
+    class_path: str = Field(description="Import path of the MLModel class.")
+    version: str | None = Field(default=None, description="Version; taken from the package if absent.")
+    configuration: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of __init__.")
+    python_path: list[str] = Field(
+        default_factory=list, description="Folders (relative to the deployment file) holding the model code."
+    )
+
+
+class DecoratorRef(_Frozen):
+    """One decorator around the model (same shape as the service config's)."""
+
+    class_path: str
+    configuration: dict[str, Any] | None = None
+
+
+class OpaSidecar(_Frozen):
+    """The OPA server next to the model container, serving the policy ConfigMap."""
+
+    enabled: bool = False
+    image: str = Field(default="openpolicyagent/opa:0.70.0-static")
+    port: int = Field(default=8181, ge=1, le=65535)
+    resources: Resources = Field(
+        default=Resources(requests=Amounts(cpu="100m", memory="250Mi"),
+                          limits=Amounts(cpu="200m", memory="250Mi"))
+    )
+
+
+class Secrets(_Frozen):
+    """Names of Kubernetes Secrets that hold the keyring and the S3 credentials (never their values)."""
+
+    keyring: str | None = Field(default="modelward-keyring", description="Secret with trusted public keys.")
+    s3: str | None = Field(default=None, description="Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (MinIO, Ceph RGW).")
+
+
+class KubernetesOptions(_Frozen):
+    """Everything only the Kubernetes-family targets need."""
+
+    namespace: str = Field(default="model-services")
+    image: str = Field(default="modelward:0.1.0", description="The model service image (see Dockerfile).")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    service_port: int = Field(default=80, ge=1, le=65535)
+    container_port: int = Field(default=8000, ge=1, le=65535)
+    max_unavailable: int = Field(default=1, ge=0, description="PodDisruptionBudget maxUnavailable.")
+    opa: OpaSidecar = Field(default_factory=OpaSidecar)
+    secrets: Secrets = Field(default_factory=Secrets)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return _dns_label(value)
+
+
+class LocalOptions(_Frozen):
+    """The local target: one managed ``modelward serve`` process."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535, description="0: pick a free port.")
+    startup_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the startup probe.")
+
+
+class DeploymentSpec(_Frozen):
+    """A whole deployment file."""
+
+    name: str = Field(description="Deployment name, a DNS-1123 label.")
+    model: ModelRef
+    package: str | None = Field(default=None, description="Package source: folder, zip, file:// or s3://.")
+    target: Target = "local"
+    environment: Environment = "staging"
+    replicas: int = Field(default=1, ge=1)
+    resources: Resources = Field(default_factory=Resources)
+    autoscaling: Autoscaling | None = None
+    decorators: list[DecoratorRef] = Field(default_factory=list)
+    policies: str | None = Field(default=None, description="Folder of .rego files.")
+    validation: str | None = Field(default=None, description="Known cases (JSON lines).")
+    local: LocalOptions = Field(default_factory=LocalOptions)
+    kubernetes: KubernetesOptions = Field(default_factory=KubernetesOptions)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value)
+
+
+def format_errors(exc: ValidationError) -> str:
+    """One ``key.path: message`` per problem, joined by ``; ``."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        parts.append(f"{loc or '<root>'}: {message.removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def parse_deployment(document: Any, source: str = "<deployment>") -> DeploymentSpec:
+    """Validate a loaded YAML document; errors name ``source`` and the key path."""
+    if not isinstance(document, dict):
+        raise ConfigurationError(f"{source}: the top level must be a mapping, not {type(document).__name__}")
+    try:
+        return DeploymentSpec.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{source}: {format_errors(exc)}") from None
+
+
+def _resolve(base: Path, value: str | None) -> str | None:
+    if value is None or "://" in value:
+        return value
+    return str((base / value).resolve())
+
+
+def load_deployment(path: str | Path) -> DeploymentSpec:
+    """Read a deployment file; relative paths become absolute (relative to the file)."""
+    file = Path(path)
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(f"{file}: deployment file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{file}: cannot read the deployment file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{file}: YAML syntax error: {exc}") from None
+    spec = parse_deployment(document, str(file))
+    base = file.resolve().parent
+    model = spec.model.model_copy(update={"python_path": [_resolve(base, p) for p in spec.model.python_path]})
+    return spec.model_copy(update={
+        "model": model,
+        "package": _resolve(base, spec.package),
+        "policies": _resolve(base, spec.policies),
+        "validation": _resolve(base, spec.validation),
+    })
+
+
+def read_policies(spec: DeploymentSpec) -> dict[str, str]:
+    """The policy folder's ``.rego`` files by name (tests included), or ``{}`` without one."""
+    if spec.policies is None:
+        return {}
+    folder = Path(spec.policies)
+    if not folder.is_dir():
+        raise ConfigurationError(f"policies: '{folder}' is not a folder of .rego files")
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.rego")) if p.is_file()}
