@@ -213,7 +213,8 @@ def test_model_that_fails_to_load_keeps_probes_503_with_reason(serve: Callable[.
     server = serve(config)
     answer = wait_started(server.url)
     assert answer.status_code == 503
-    assert "models[0]: FailingInitModel.__init__ raised RuntimeError: store unreachable" in answer.json()["reason"]
+    reason = answer.json()["reason"]
+    assert "bad.yaml: models[0]: FailingInitModel.__init__ raised RuntimeError: store unreachable" in reason
     health = httpx.get(server.url + "/api/health")
     assert health.status_code == 503 and health.json()["health_status"] == "NOT_HEALTHY"
     assert "store unreachable" in server.output()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from modelward.cli import artifacts, catalog, deploy, policy, serve
@@ -34,19 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line and return the exit status."""
     app = make_app()
     try:
-        result = app(args=argv, prog_name="modelward", standalone_mode=False)
+        app(args=argv, prog_name="modelward", standalone_mode=True)
+    except SystemExit as exc:  # usage errors (2), --help (0) and typer.Exit codes
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ModelwardError as exc:
         err_console().print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
         return 1
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console().print("aborted", markup=False)
+    except KeyboardInterrupt:
+        err_console().print("interrupted", markup=False)
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    return int(result) if isinstance(result, int) else 0
+    return 0
 
 
 def run() -> None:

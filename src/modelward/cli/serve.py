@@ -46,9 +46,10 @@ def openapi(
 ) -> None:
     """Write the service's OpenAPI contract (YAML, or JSON for a .json file) without serving."""
     settings = load_settings(**({"config": config} if config else {}))
-    service = load_config(config_path(settings))
+    path = config_path(settings)
+    service = load_config(path)
     plane = DataPlane()
-    load_into(plane, lambda: build_models(service))
+    load_into(plane, lambda: build_models(service, source=str(path)))
     document = build_openapi(None, plane.endpoints(), service)
     if output is not None and output.suffix == ".json":
         import json
@@ -68,7 +69,7 @@ def check(config: ConfigArg = None) -> None:
     settings = load_settings(**({"config": config} if config else {}))
     path = config_path(settings)
     service = load_config(path)
-    loaded = build_models(service)
+    loaded = build_models(service, source=str(path))
     for item in loaded:
         console().print(f"ok  {item.qualified_name} {item.model.version}  {item.model!r}")
     console().print(f"{path}: {len(loaded)} models load")

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from modelward.errors import ConfigurationError, ModelLoadError
+from modelward.errors import ConfigurationError, ModelLoadError, ModelwardError
 from modelward.model import enable_ml_base_interop, is_model, missing_members
 from modelward.services.config import ModelConfig, ServiceConfig
 
@@ -102,8 +102,17 @@ def extend_python_path(folders: list[str]) -> None:
             sys.path.insert(0, folder)
 
 
-def build_models(config: ServiceConfig) -> list[LoadedModel]:
-    """Build every model of the config, refusing two models with one qualified name."""
+def build_models(config: ServiceConfig, source: str | None = None) -> list[LoadedModel]:
+    """Build every model of the config; errors are prefixed with ``source`` (the config file)."""
+    try:
+        return _build_all(config)
+    except ModelwardError as exc:
+        if source is None:
+            raise
+        raise type(exc)(f"{source}: {exc.message}", **exc.details) from exc.__cause__
+
+
+def _build_all(config: ServiceConfig) -> list[LoadedModel]:
     extend_python_path(config.python_path)
     loaded: list[LoadedModel] = []
     seen: dict[str, int] = {}

@@ -53,13 +53,20 @@ def create_app(
     config: ServiceConfig | None = None,
     *,
     wait_for_models: bool = False,
+    source: str | None = None,
 ) -> FastAPI:
-    """Build the service. Models load in a background thread at startup unless ``wait_for_models``."""
-    service = config if config is not None else load_config(config_path(settings))
+    """Build the service. Models load in a background thread at startup unless ``wait_for_models``.
+
+    ``source`` names the config file in load errors; it defaults to the file read from ``settings``.
+    """
+    if config is None:
+        source = str(config_path(settings))
+        config = load_config(source)
+    service = config
     if service.logging is not None:
         logging.config.dictConfig(service.logging)
     plane = DataPlane()
-    loader = _loader(plane, service)
+    loader = _loader(plane, service, source)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,10 +94,10 @@ def create_app(
     return app
 
 
-def _loader(plane: DataPlane, service: ServiceConfig) -> Callable[[], None]:
+def _loader(plane: DataPlane, service: ServiceConfig, source: str | None) -> Callable[[], None]:
     def load() -> None:
         try:
-            load_into(plane, lambda: build_models(service))
+            load_into(plane, lambda: build_models(service, source))
         except ModelwardError as exc:
             logger.error("models failed to load: %s", exc.message)
         except Exception:

@@ -30,7 +30,7 @@ def serve(settings: Settings) -> None:
         "timeout_graceful_shutdown": 10,
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, config), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, config, source=str(path)), **common)  # type: ignore[arg-type]
         return
     os.environ["MODELWARD_CONFIG"] = str(path.resolve())
     uvicorn.run("modelward.serving.server:app_factory", factory=True, workers=settings.workers,

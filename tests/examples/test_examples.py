@@ -1,0 +1,61 @@
+"""The example models train from the repo's scripts and answer their known cases, also over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, Server, child_env, wait_started
+
+EXAMPLES = ROOT / "examples"
+CASES = {"insurance_charges": "insurance_charges_model", "diabetes_progression": "diabetes_progression_model"}
+
+
+def train(example: str, output: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", f"{example}.train", "--output", str(output)],
+                            cwd=EXAMPLES, env=child_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folders = {}
+    for example in CASES:
+        folder = tmp_path_factory.mktemp(example)
+        train(example, folder)
+        folders[example] = folder
+    return folders
+
+
+@pytest.mark.parametrize("example", sorted(CASES))
+def test_training_writes_model_metrics_and_cases(trained: dict[str, Path], example: str) -> None:
+    folder = trained[example]
+    assert (folder / "model.joblib").stat().st_size > 1000
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["r2"] > (0.9 if example == "insurance_charges" else 0.3)
+    cases = [json.loads(line) for line in (folder / "validation.jsonl").read_text().splitlines()]
+    assert len(cases) >= 5
+    assert all(set(case) == {"input", "output", "tolerance"} for case in cases)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("example", sorted(CASES))
+def test_served_example_answers_its_known_cases(trained: dict[str, Path], example: str,
+                                                serve: Callable[..., Server]) -> None:
+    folder = trained[example]
+    variable = "INSURANCE_MODEL_PATH" if example == "insurance_charges" else "DIABETES_MODEL_PATH"
+    server = serve(EXAMPLES / example / "rest_config.yaml", env=child_env(**{variable: str(folder / "model.joblib")}))
+    assert wait_started(server.url).status_code == 200, server.output()
+    name = CASES[example]
+    for line in (folder / "validation.jsonl").read_text().splitlines():
+        case = json.loads(line)
+        answer = httpx.post(f"{server.url}/api/models/{name}/prediction", json=case["input"], timeout=10)
+        assert answer.status_code == 200, answer.text
+        for key, expected in case["output"].items():
+            assert answer.json()[key] == pytest.approx(expected, abs=case["tolerance"]["absolute"])
