@@ -1,0 +1,309 @@
+"""Serving benchmark: modelward against rest-model-service 0.6.0 and bare FastAPI/Starlette endpoints.
+
+One command: ``.venv/bin/python bench/serving.py`` (about four minutes on 2 cores). It
+
+1. installs ``wrk`` with apt-get when it is missing, trains the insurance example when its
+   ``model.joblib`` is missing, and builds ``bench/.envs/rms``: a virtualenv with
+   ``rest-model-service==0.6.0`` and the SAME versions of fastapi, pydantic, uvicorn[standard],
+   scikit-learn, numpy and joblib as ``.venv`` (so that only the service code differs);
+2. serves the same model class (``bench/serving/bench_models.py``, written to ``ml_base``'s
+   interface, so both services run it unchanged) with four servers, one uvicorn worker each, each
+   pinned to CPU 1, access logs off: modelward (``modelward serve``), rest-model-service
+   (``uvicorn rest_model_service.main:app``), a bare FastAPI route and a bare Starlette route
+   (``bench/serving/baselines.py`` says exactly what each does);
+3. loads them with ``wrk`` (one thread, pinned to CPU 0, the Lua POST script in
+   ``bench/serving/post.lua``), interleaved (A B C D A B C D ...), and prints req/s, p50 and p99
+   (medians over the rounds) with the ratios against rest-model-service and Starlette, and the
+   verdict on each target. Results also go to ``bench/results/serving.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "bench" / "serving"
+RMS_ENV = ROOT / "bench" / ".envs" / "rms"
+RESULTS = ROOT / "bench" / "results"
+INSURANCE_FILE = ROOT / "examples" / "insurance_charges" / "model_files" / "model.joblib"
+VENV_BIN = Path(sys.executable).parent
+SERVERS = ("modelward", "rms", "fastapi", "starlette")
+# packages whose versions the rest-model-service environment copies from ours
+SAME_VERSIONS = ("fastapi", "starlette", "pydantic", "pydantic-core", "uvicorn", "uvloop", "httptools",
+                 "scikit-learn", "numpy", "scipy", "joblib", "ml-base", "pyyaml")
+BODY = {"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": False, "region": "northwest"}
+MODELS = {"noop": ("bench_models.NoopModel", "noop_model"),
+          "insurance": ("bench_models.InsuranceModel", "insurance_charges_model")}
+
+
+@dataclass
+class Run:
+    """One wrk run against one server."""
+
+    server: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+Servers = dict[str, tuple["subprocess.Popen[bytes]", int]]
+
+
+@dataclass
+class Scenario:
+    """Every run of one model at one concurrency."""
+
+    model: str
+    connections: int
+    runs: list[Run] = field(default_factory=list)
+
+    def summary(self, server: str) -> Run:
+        """Medians over the rounds for one server."""
+        mine = [r for r in self.runs if r.server == server]
+        return Run(server, statistics.median(r.requests_per_s for r in mine),
+                   statistics.median(r.p50_ms for r in mine), statistics.median(r.p99_ms for r in mine))
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---- set-up -------------------------------------------------------------------------------------
+
+def ensure_wrk() -> str:
+    """The wrk binary, installed from Debian's packages when missing (the bench runs as root)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    log("installing wrk (apt-get install -y wrk)")
+    subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
+    return shutil.which("wrk") or sys.exit("wrk is not installed and apt-get could not install it")
+
+
+def ensure_insurance_model() -> None:
+    """Train the insurance example when its parameters are missing."""
+    if INSURANCE_FILE.is_file():
+        return
+    log("training the insurance example model")
+    subprocess.run([sys.executable, "-m", "insurance_charges.train"], cwd=ROOT / "examples", check=True)
+
+
+def ensure_rms_env() -> Path:
+    """A virtualenv with rest-model-service 0.6.0 and our versions of its dependencies."""
+    pins = ["rest-model-service==0.6.0", *[f"{name}=={version(name)}" for name in SAME_VERSIONS]]
+    pins[pins.index(f"uvicorn=={version('uvicorn')}")] = f"uvicorn[standard]=={version('uvicorn')}"
+    stamp = RMS_ENV / "bench-requirements.txt"
+    python = RMS_ENV / "bin" / "python"
+    if stamp.is_file() and stamp.read_text() == "\n".join(pins) and python.exists():
+        return RMS_ENV / "bin"
+    log(f"building {RMS_ENV.relative_to(ROOT)} with rest-model-service==0.6.0 (once)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(RMS_ENV)], check=True)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"pip could not build {RMS_ENV}:\n{done.stdout}{done.stderr}")
+    stamp.write_text("\n".join(pins))
+    return RMS_ENV / "bin"
+
+
+# ---- servers ------------------------------------------------------------------------------------
+
+def write_config(folder: Path, model: str) -> Path:
+    """One rest_model_service config file; modelward reads the very same file."""
+    class_path, name = MODELS[model]
+    text = (f"service_title: Serving benchmark\nmodels:\n  - qualified_name: {name}\n"
+            f"    class_path: {class_path}\n    create_endpoint: true\n")
+    path = folder / f"{model}.yaml"
+    path.write_text(text)
+    return path
+
+
+def server_command(server: str, port: int, config: Path, rms_bin: Path) -> list[str]:
+    """The command line that serves ``config`` (or the baseline) on ``port``, pinned to CPU 1."""
+    uvicorn_flags = ["--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                     "--no-access-log", "--log-level", "warning"]
+    pinned = ["taskset", "-c", "1"]
+    if server == "modelward":
+        return [*pinned, str(VENV_BIN / "modelward"), "serve", str(config), "--port", str(port),
+                "--log-level", "warning"]
+    if server == "rms":
+        return [*pinned, str(rms_bin / "uvicorn"), "rest_model_service.main:app", *uvicorn_flags]
+    return [*pinned, str(VENV_BIN / "uvicorn"), f"baselines:{server}_app", "--factory", *uvicorn_flags]
+
+
+def start_servers(model: str, folder: Path, rms_bin: Path, logs: Path) -> Servers:
+    """Start the four servers of one model, each on its own port, and wait until each answers."""
+    config = write_config(folder, model)
+    env = {**os.environ, "PYTHONPATH": str(HERE), "REST_CONFIG": str(config), "BENCH_MODEL": model,
+           "BENCH_INSURANCE_MODEL": str(INSURANCE_FILE), "OMP_NUM_THREADS": "1"}
+    started = {}
+    for offset, server in enumerate(SERVERS):
+        port = 18_100 + offset
+        out = (logs / f"{model}-{server}.log").open("wb")
+        process = subprocess.Popen(server_command(server, port, config, rms_bin), env=env, cwd=folder,
+                                   stdout=out, stderr=subprocess.STDOUT)
+        started[server] = (process, port)
+    try:
+        for server, (process, port) in started.items():
+            wait_ready(server, process, url(port, model))
+    except BaseException:
+        stop(started)
+        raise
+    return started
+
+
+def url(port: int, model: str) -> str:
+    """The prediction URL of ``model`` on ``port``."""
+    return f"http://127.0.0.1:{port}/api/models/{MODELS[model][1]}/prediction"
+
+
+def wait_ready(server: str, process: subprocess.Popen[bytes], target: str, timeout: float = 60) -> None:
+    """POST the benchmark body until the server answers 200 with the expected output."""
+    request = urllib.request.Request(target, data=json.dumps(BODY).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{server} exited with status {process.returncode}; see bench/results/logs")
+        try:
+            with urllib.request.urlopen(request, timeout=2) as answer:
+                if "charges" in json.loads(answer.read()):
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{server} did not answer at {target} within {timeout:.0f} s")
+
+
+def stop(processes: Servers) -> None:
+    """Stop the servers this script started (by their process ids)."""
+    for process, _ in processes.values():
+        process.terminate()
+    for process, _ in processes.values():
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ---- load ---------------------------------------------------------------------------------------
+
+def run_wrk(wrk: str, target: str, connections: int, seconds: float, body_file: Path) -> tuple[float, float, float]:
+    """One wrk run pinned to CPU 0: (requests per second, p50 ms, p99 ms); refuses runs with errors."""
+    command = ["taskset", "-c", "0", wrk, "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
+               "-s", str(HERE / "post.lua"), target]
+    result = subprocess.run(command, capture_output=True, text=True, check=True,
+                            env={**os.environ, "BENCH_BODY": str(body_file)})
+    line = next(x for x in result.stdout.splitlines() if x.startswith("BENCH "))
+    values = {k: int(v) for k, v in (item.split("=") for item in line.split()[1:])}
+    if values["errors"]:
+        sys.exit(f"{target}: {values['errors']} errors in a run at {connections} connections:\n{result.stdout}")
+    return (values["requests"] / (values["duration_us"] / 1e6), values["p50_us"] / 1000,
+            values["p99_us"] / 1000)
+
+
+def measure(wrk: str, model: str, connections: list[int], rounds: int, seconds: float,
+            servers: Servers, body_file: Path) -> list[Scenario]:
+    """Interleaved runs: for each round, each concurrency, each server in turn."""
+    scenarios = [Scenario(model, c) for c in connections]
+    for _, port in servers.values():  # warm-up: imports, caches, first-request paths
+        run_wrk(wrk, url(port, model), max(connections), 1, body_file)
+    for round_number in range(1, rounds + 1):
+        for scenario in scenarios:
+            for server, (_, port) in servers.items():
+                rps, p50, p99 = run_wrk(wrk, url(port, model), scenario.connections, seconds, body_file)
+                scenario.runs.append(Run(server, rps, p50, p99))
+            log(f"round {round_number}/{rounds} {model} c={scenario.connections}: "
+                + ", ".join(f"{r.server} {r.requests_per_s:.0f}/s" for r in scenario.runs[-len(servers):]))
+    return scenarios
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+def table(scenario: Scenario) -> str:
+    """A markdown table of one scenario with ratios against rest-model-service and Starlette."""
+    rms, bare = scenario.summary("rms"), scenario.summary("starlette")
+    lines = [f"**{scenario.model} model, {scenario.connections} connection(s)**", "",
+             "| server | req/s | p50 ms | p99 ms | req/s vs rms | req/s vs Starlette | p99 vs rms |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for server in SERVERS:
+        s = scenario.summary(server)
+        lines.append(f"| {server} | {s.requests_per_s:.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | "
+                     f"{s.requests_per_s / rms.requests_per_s:.2f}x | "
+                     f"{s.requests_per_s / bare.requests_per_s:.2f}x | {s.p99_ms / rms.p99_ms:.2f}x |")
+    return "\n".join(lines)
+
+
+def verdicts(scenarios: list[Scenario]) -> list[str]:
+    """Each target of issue 2, met or not, with the numbers."""
+    out = []
+    for s in scenarios:
+        mw, rms, bare = s.summary("modelward"), s.summary("rms"), s.summary("starlette")
+        speed, vs_bare = mw.requests_per_s / rms.requests_per_s, mw.requests_per_s / bare.requests_per_s
+        if s.model == "noop":
+            out.append(f"noop c={s.connections}: {speed:.2f}x rms (target >= 1.5x: "
+                       f"{'met' if speed >= 1.5 else 'NOT met'}), {vs_bare:.2f}x Starlette (target >= 0.8x: "
+                       f"{'met' if vs_bare >= 0.8 else 'NOT met'})")
+        else:
+            ok = speed >= 1.0 and mw.p99_ms < rms.p99_ms
+            out.append(f"insurance c={s.connections}: {speed:.2f}x rms req/s, p99 {mw.p99_ms:.2f} ms vs "
+                       f"{rms.p99_ms:.2f} ms (target not slower, lower p99: {'met' if ok else 'NOT met'})")
+    return out
+
+
+def machine_notes() -> str:
+    """CPU model, cores and the versions that matter."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    versions = ", ".join(f"{n} {version(n)}" for n in ("uvicorn", "uvloop", "httptools", "fastapi",
+                                                       "starlette", "pydantic"))
+    return f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}; {versions}"
+
+
+def main() -> None:
+    """Set up, measure both models, print the tables and the verdicts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    ensure_insurance_model()
+    rms_bin = ensure_rms_env()
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    scenarios: list[Scenario] = []
+    with tempfile.TemporaryDirectory(prefix="modelward-bench-") as tmp:
+        folder = Path(tmp)
+        body_file = folder / "body.json"
+        body_file.write_text(json.dumps(BODY))
+        for model, connections in (("noop", [32]), ("insurance", [1, 32])):
+            servers = start_servers(model, folder, rms_bin, logs)
+            try:
+                scenarios += measure(wrk, model, connections, args.rounds, args.seconds, servers, body_file)
+            finally:
+                stop(servers)
+    report = "\n\n".join(table(s) for s in scenarios)
+    print(f"{machine_notes()}\n{args.rounds} rounds of {args.seconds:g} s per server and scenario, "
+          f"medians shown\n\n{report}\n")
+    print("\n".join(verdicts(scenarios)))
+    (RESULTS / "serving.json").write_text(json.dumps(
+        {"machine": machine_notes(), "scenarios": [asdict(s) for s in scenarios]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
