@@ -1,0 +1,188 @@
+"""The decision log: one JSON line per policy decision, written by a background thread.
+
+Predictions never wait for the disk: ``record()`` puts the decision on a bounded queue
+(``queue_size`` entries) and returns. When the writer cannot keep up and the queue is full, the
+record is dropped, counted (``dropped``, exported as ``modelward_policy_decision_log_dropped_total``)
+and a warning is logged, so a loss is never silent. Files rotate at ``max_bytes``
+(``decisions.jsonl`` → ``decisions.jsonl.1`` …, keeping ``backups`` old files).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from modelward.policy.decision import Decision
+
+logger = logging.getLogger(__name__)
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A decision with the facts of the prediction it was about."""
+
+    decision: Decision
+    model: str
+    version: str
+    stage: str
+    request_id: str | None
+    time: datetime
+    input: Mapping[str, Any] | None = None
+
+    def document(self) -> dict[str, Any]:
+        """The JSON line's content."""
+        d = self.decision
+        doc: dict[str, Any] = {
+            "decision_id": d.decision_id, "time": self.time.isoformat(), "model": self.model,
+            "version": self.version, "package": d.policy, "policy_digest": d.policy_digest,
+            "stage": self.stage, "result": d.outcome, "allow": d.allow, "messages": list(d.messages),
+            "duration_us": round(d.duration * 1e6, 1), "request_id": self.request_id,
+        }
+        if d.error is not None:
+            doc["error"] = d.error
+        if self.input is not None:
+            doc["input"] = self.input
+        return doc
+
+
+def masked(document: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``document`` where each dotted path (``model_input.age``) that exists is replaced."""
+    result = copy.deepcopy(dict(document))
+    for path in paths:
+        *parents, last = path.split(".")
+        node: Any = result
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            node[last] = MASK
+    return result
+
+
+class RotatingFile:
+    """A JSON lines file that is rotated by size."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+        self._file: IO[bytes] | None = None
+
+    def _open(self) -> IO[bytes]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("ab")
+        return self._file
+
+    def write(self, line: bytes) -> None:
+        """Append one line (opening the file on first use), rotating it past ``max_bytes``."""
+        file = self._file or self._open()
+        if file.tell() + len(line) > self.max_bytes and file.tell() > 0:
+            self.rotate()
+            file = self._file or self._open()
+        file.write(line)
+
+    def rotate(self) -> None:
+        """``f`` → ``f.1`` → ``f.2`` …; the oldest beyond ``backups`` is removed."""
+        self.close()
+        for index in range(self.backups, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            newer = self.path.with_name(f"{self.path.name}.{index - 1}") if index > 1 else self.path
+            if newer.exists():
+                if index == self.backups:
+                    older.unlink(missing_ok=True)
+                newer.replace(older)
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+        self._open()
+
+    def flush(self) -> None:
+        """Hand what was written to the operating system."""
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        """Close the file (it reopens on the next write)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+_STOP = object()
+
+
+class DecisionLog:
+    """Writes decision records to a rotating JSON lines file from a background thread."""
+
+    def __init__(self, path: Path, *, max_bytes: int = 10 * 1024 * 1024, backups: int = 5,
+                 queue_size: int = 10_000) -> None:
+        self.path = path
+        self._file = RotatingFile(path, max_bytes, backups)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._counts = {"written": 0, "dropped": 0, "failed": 0}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"decision-log:{path.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def written(self) -> int:
+        """Records written so far."""
+        return self._counts["written"]
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped because the queue was full (or the log was closed)."""
+        return self._counts["dropped"]
+
+    def record(self, item: DecisionRecord) -> None:
+        """Queue a record without blocking; count and warn when it has to be dropped."""
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._count("dropped")
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                logger.warning("decision log %s cannot keep up: %d records dropped so far",
+                               self.path, self.dropped)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += n
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < 512 and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            stop = _STOP in batch
+            self._write([item for item in batch if isinstance(item, DecisionRecord)])
+            if stop:
+                return
+
+    def _write(self, batch: list[DecisionRecord]) -> None:
+        try:
+            for item in batch:
+                self._file.write(orjson.dumps(item.document(), default=str) + b"\n")
+            self._file.flush()
+            self._count("written", len(batch))
+        except Exception:
+            self._count("failed", len(batch))
+            logger.exception("decision log %s: %d records could not be written", self.path, len(batch))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the writer and close the file."""
+        if not self._thread.is_alive():
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._file.close()
+
+
+def now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
