@@ -1,0 +1,218 @@
+"""Build a package (files + manifest), sign it, read its manifest without verifying."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import stat
+import zipfile
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from modelward.artifacts.digests import hash_stream
+from modelward.artifacts.keys import Signer
+from modelward.artifacts.manifest import (
+    KNOWN_CASES_NAME,
+    MANIFEST_NAME,
+    RESERVED_NAMES,
+    SIGNATURE_NAME,
+    FileEntry,
+    FileFormat,
+    Manifest,
+    ModelRef,
+    Training,
+    parse_manifest,
+    utc_now,
+)
+from modelward.artifacts.pickles import record_joblib_globals, record_skops_types, scan_pickle_globals
+from modelward.artifacts.signature import Signature, parse_signature, sign_manifest
+from modelward.artifacts.sources import DirectorySource, open_source, reading
+from modelward.errors import PackageFormatError
+
+FORMATS: dict[str, FileFormat] = {".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib",
+                                  ".skops": "skops"}
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_NO_LIMIT = 1 << 62
+PackageForm = Literal["zip", "directory"]
+
+
+def _entry(source: DirectorySource, name: str) -> FileEntry:
+    file_format = FORMATS.get(Path(name).suffix.lower(), "data")
+    with reading(source, name) as stream:
+        if file_format == "data":
+            digest, size = hash_stream(stream)
+            return FileEntry(path=name, size=size, digest=digest)
+        data = stream.read()
+    digest, size = hash_stream(io.BytesIO(data))
+    where = f"{source.location}/{name}"
+    if file_format == "pickle":
+        found = scan_pickle_globals(data, where)
+    elif file_format == "joblib":
+        found = record_joblib_globals(data, where)
+    else:
+        return FileEntry(path=name, size=size, digest=digest, format="skops",
+                         trusted_types=record_skops_types(data, where))
+    for full in found:
+        module, _, attribute = full.rpartition(".")
+        from modelward.artifacts.pickles import denied_reason
+
+        reason = denied_reason(module, attribute)
+        if reason is not None:
+            from modelward.errors import UnsafePickle
+
+            raise UnsafePickle(f"{where}: refuses global '{full}': {reason}")
+    return FileEntry(path=name, size=size, digest=digest, format=file_format, globals=found)
+
+
+def make_manifest(folder: Path, *, qualified_name: str, version: str, training: Training | None = None,
+                  created: datetime | None = None) -> Manifest:
+    """Hash every file of ``folder`` and record pickle globals: the manifest of a future package."""
+    source = DirectorySource(folder, _NO_LIMIT)
+    names = [n for n in source.names() if n not in RESERVED_NAMES]
+    clash = [n for n in source.names() if n in RESERVED_NAMES]
+    if clash:
+        raise PackageFormatError(f"{folder}: already holds {', '.join(clash)}; package a folder of model "
+                                 "files, not a package")
+    if not names:
+        raise PackageFormatError(f"{folder}: no files to package")
+    training = training or Training()
+    missing = [r for r in training.reports if r not in names]
+    if missing:
+        raise PackageFormatError(f"{folder}: training report(s) {', '.join(missing)} not found")
+    return Manifest(model=ModelRef(qualified_name=qualified_name, version=version),
+                    created=created or utc_now(), files=tuple(_entry(source, n) for n in names),
+                    training=training, known_cases=KNOWN_CASES_NAME if KNOWN_CASES_NAME in names else None)
+
+
+def build_package(folder: Path | str, output: Path | str, *, qualified_name: str, version: str,
+                  training: Training | None = None, signer: Signer | None = None,
+                  created: datetime | None = None) -> Manifest:
+    """Package ``folder`` into ``output`` (``.zip`` file, else a directory), signing it if ``signer``.
+
+    Every file of ``folder`` goes in, including training reports and ``validation.jsonl`` (the known
+    cases, at the package root). Symbolic and hard links are refused.
+    """
+    folder, output = Path(folder), Path(output)
+    manifest = make_manifest(folder, qualified_name=qualified_name, version=version, training=training,
+                             created=created)
+    manifest_bytes = manifest.canonical_bytes()
+    signature = sign_manifest(manifest_bytes, signer).to_bytes() if signer else None
+    if output.suffix == ".zip":
+        _write_zip(folder, output, manifest, manifest_bytes, signature)
+    else:
+        _write_directory(folder, output, manifest, manifest_bytes, signature)
+    return manifest
+
+
+def _copy_checked(folder: Path, name: str, expected: FileEntry, sink: io.BufferedIOBase | io.RawIOBase) -> None:
+    with (folder / name).open("rb") as stream:
+        digest, size = hash_stream(stream, sink=sink)  # type: ignore[arg-type]
+    if (digest, size) != (expected.digest, expected.size):
+        raise PackageFormatError(f"{folder / name}: changed while it was being packaged")
+
+
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.external_attr = (stat.S_IFREG | 0o644) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def _write_zip(folder: Path, output: Path, manifest: Manifest, manifest_bytes: bytes,
+               signature: bytes | None) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.{secrets.token_hex(4)}.part")
+    try:
+        with zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
+            archive.writestr(_zip_info(MANIFEST_NAME), manifest_bytes)
+            for entry in manifest.files:
+                with archive.open(_zip_info(entry.path), "w", force_zip64=entry.size > 2**31) as sink:
+                    _copy_checked(folder, entry.path, entry, sink)  # type: ignore[arg-type]
+            if signature is not None:
+                archive.writestr(_zip_info(SIGNATURE_NAME), signature)
+        temporary.replace(output)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_directory(folder: Path, output: Path, manifest: Manifest, manifest_bytes: bytes,
+                     signature: bytes | None) -> None:
+    if output.exists() and any(output.iterdir()):
+        raise PackageFormatError(f"{output}: exists and is not empty")
+    for entry in manifest.files:
+        target = output / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as sink:
+            _copy_checked(folder, entry.path, entry, sink)
+    (output / MANIFEST_NAME).write_bytes(manifest_bytes)
+    if signature is not None:
+        (output / SIGNATURE_NAME).write_bytes(signature)
+
+
+def sign_package(package: Path | str, signer: Signer, *, signed_at: datetime | None = None) -> Signature:
+    """Sign (or re-sign) a package's manifest and write ``signature.json`` into it."""
+    package = Path(package)
+    manifest_bytes = _read_member(package, MANIFEST_NAME, 16 * 1024 * 1024)
+    if manifest_bytes is None:
+        raise PackageFormatError(f"{package}: has no {MANIFEST_NAME}; build it with `modelward package build`")
+    parse_manifest(manifest_bytes, f"{package}/{MANIFEST_NAME}")
+    signature = sign_manifest(manifest_bytes, signer, signed_at)
+    if package.is_dir():
+        (package / SIGNATURE_NAME).write_bytes(signature.to_bytes())
+    else:
+        _replace_zip_member(package, SIGNATURE_NAME, signature.to_bytes())
+    return signature
+
+
+def _replace_zip_member(path: Path, name: str, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        with zipfile.ZipFile(path) as old, zipfile.ZipFile(temporary, "w", allowZip64=True) as new:
+            for info in old.infolist():
+                if info.filename == name:
+                    continue
+                with old.open(info) as reader, new.open(_zip_info(info.filename), "w",
+                                                         force_zip64=info.file_size > 2**31) as writer:
+                    while chunk := reader.read(1024 * 1024):
+                        writer.write(chunk)
+            new.writestr(_zip_info(name), data)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _read_member(package: Path, name: str, limit: int) -> bytes | None:
+    source = open_source(package, _NO_LIMIT)
+    try:
+        if name not in source.names():
+            return None
+        if source.declared_size(name) > limit:
+            raise PackageFormatError(f"{package}: {name} is larger than {limit} bytes")
+        with reading(source, name) as stream:
+            return stream.read(limit + 1)
+    finally:
+        source.close()
+
+
+def read_manifest(uri: Path | str) -> Manifest:
+    """The manifest of a local package, NOT verified: for display only (``modelward package inspect``)."""
+    path = Path(os.fspath(uri).removeprefix("file://"))
+    data = _read_member(path, MANIFEST_NAME, 16 * 1024 * 1024)
+    if data is None:
+        raise PackageFormatError(f"{path}: has no {MANIFEST_NAME}")
+    return parse_manifest(data, f"{path}/{MANIFEST_NAME}")
+
+
+def read_signature(uri: Path | str) -> Signature | None:
+    """The signature document of a local package, NOT verified (None if unsigned)."""
+    path = Path(os.fspath(uri).removeprefix("file://"))
+    data = _read_member(path, SIGNATURE_NAME, 64 * 1024)
+    return None if data is None else parse_signature(data, f"{path}/{SIGNATURE_NAME}")
+
+
+def package_files(manifest: Manifest) -> Iterable[str]:
+    """The paths a package holds besides manifest and signature."""
+    return (entry.path for entry in manifest.files)
