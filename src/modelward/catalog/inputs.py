@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelward.errors import CatalogError
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 
 
 class Stage(StrEnum):
@@ -72,7 +72,7 @@ class ModelInfo(_Frozen):
     @classmethod
     def _name(cls, value: str) -> str:
         if not NAME.match(value):
-            raise ValueError("must start with a letter or digit and use only letters, digits, _ . - /")
+            raise ValueError("must start with a letter or digit and use only letters, digits, _ . -")
         return value
 
     @field_validator("tags")

@@ -1,11 +1,242 @@
-"""The catalog REST API under ``/api/catalog/`` (filled in by the catalog issue)."""
+"""The catalog REST API under ``/api/catalog/``.
+
+Reads are open unless ``catalog_read_open`` is off; writes need ``Authorization: Bearer <token>``
+whose role allows the action (publisher: register and describe; deployer: deployments and stages;
+admin: everything). Domain errors become 401/403/404/409 through ``serving.errors``; bad input 422.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
 
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.responses import Response
+
+from modelward import catalog as c
+from modelward.catalog.lineage import render_text
+from modelward.errors import ModelwardError, Unauthorized
+from modelward.serving.errors import JSON, error_response, plain_error
 from modelward.settings import Settings
+
+PREFIX = "/api/catalog"
+
+
+class RegisterBody(BaseModel):
+    """``POST /api/catalog/versions``: a model's attributes and one version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: c.ModelInfo
+    version: c.VersionInfo
+
+
+class StageBody(BaseModel):
+    """``PUT .../stage``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: c.Stage
+
+
+class DeploymentPatch(BaseModel):
+    """``PATCH /api/catalog/deployments/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: c.DeploymentStatus | None = None
+    reason: str | None = None
+    replicas: int | None = None
+    endpoint_url: str | None = None
+
+
+def _json(document: Any, status: int = 200) -> Response:
+    if isinstance(document, BaseModel):
+        document = document.model_dump(mode="json")
+    return Response(orjson.dumps(document), status_code=status, media_type=JSON)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _guard(catalog: c.Catalog, action: c.Action, read_open: bool) -> Callable[[Request], str]:
+    def check(request: Request) -> str:
+        if action is c.Action.READ and read_open:
+            return "anonymous"
+        token = _bearer(request)
+        if token is None:
+            raise Unauthorized(f"this request needs a bearer token allowed to {action.value}")
+        found = c.authenticate(catalog, token=token)
+        c.ensure_allowed(found, action)
+        return f"token:{found.id}" + (f" ({found.name})" if found.name else "")
+
+    return check
+
+
+def _search_query(q: str | None, params: dict[str, Any]) -> c.SearchQuery:
+    try:
+        return c.SearchQuery(text=q, **{k: v for k, v in params.items() if v not in (None, [], ())})
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from exc
+
+
+def router(catalog: c.Catalog, settings: Settings) -> APIRouter:
+    """Every catalog route, bound to ``catalog``."""
+    api = APIRouter(prefix=PREFIX)
+    read = Depends(_guard(catalog, c.Action.READ, settings.catalog_read_open))
+    publish = Depends(_guard(catalog, c.Action.PUBLISH, False))
+    deploy = Depends(_guard(catalog, c.Action.DEPLOY, False))
+    _read_routes(api, catalog, read)
+    _write_routes(api, catalog, publish, deploy)
+    return api
+
+
+def _read_routes(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
+    @api.get("/models")
+    def models(_: str = read, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+        return _json({"models": [m.model_dump(mode="json") for m in c.list_models(catalog, limit=limit,
+                                                                                 offset=offset)]})
+
+    @api.get("/models/{name}")
+    def model(name: str, _: str = read) -> Response:
+        return _json(c.get_model(catalog, name=name))
+
+    @api.get("/models/{name}/versions/{version}")
+    def version(name: str, version: str, _: str = read) -> Response:
+        return _json(c.get_version(catalog, name=name, version=version))
+
+    @api.get("/lineage/{name}/{version}")
+    def lineage(name: str, version: str, _: str = read, format: str = "json") -> Response:
+        graph = c.lineage(catalog, name=name, version=version)
+        if format == "text":
+            return Response(render_text(graph) + "\n", media_type="text/plain")
+        return _json(graph.model_dump(mode="json") | {"edges": graph.edges()})
+
+    @api.get("/deployments")
+    def deployments(_: str = read, model: str | None = None, version: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    environment: str | None = None, target: c.Target | None = None,
+                    status: c.DeploymentStatus | None = None,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+        return _json(c.list_deployments(
+            catalog, model=model, version=version, since=since, until=until, environment=environment,
+            target=target.value if target else None, status=status.value if status else None,
+            limit=limit, offset=offset))
+
+    @api.get("/deployments/{deployment_id}")
+    def deployment(deployment_id: str, _: str = read) -> Response:
+        return _json(c.get_deployment(catalog, deployment_id=deployment_id))
+
+    _search_and_audit(api, catalog, read)
+
+
+def _search_and_audit(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
+    @api.get("/search")
+    def search(_: str = read, q: str | None = None, owner: str | None = None,
+               line_of_business: str | None = None, model_type: str | None = None,
+               project: str | None = None, stage: str | None = None, environment: str | None = None,
+               target: str | None = None, tag: Annotated[list[str] | None, Query()] = None,
+               registered_since: str | None = None, registered_until: str | None = None,
+               deployed_since: str | None = None, deployed_until: str | None = None,
+               page: str | None = None, per_page: str | None = None) -> Response:
+        params = {"owner": owner, "line_of_business": line_of_business, "model_type": model_type,
+                  "project": project, "stage": stage, "environment": environment, "target": target,
+                  "tags": tuple(tag or ()), "registered_since": registered_since,
+                  "registered_until": registered_until, "deployed_since": deployed_since,
+                  "deployed_until": deployed_until, "page": page, "per_page": per_page}
+        return _json(c.search(catalog, query=_search_query(q, params)))
+
+    @api.get("/audit")
+    def audit(_: str = read, entity: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+              offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+        found = c.audit_events(catalog, entity=entity, limit=limit, offset=offset)
+        return _json({"events": [e.model_dump(mode="json") for e in found]})
+
+    @api.get("/audit/verify")
+    def verify(_: str = read) -> Response:
+        return _json(c.verify_audit(catalog))
+
+
+def _write_routes(api: APIRouter, catalog: c.Catalog, publish: Any, deploy: Any) -> None:
+    @api.post("/versions")
+    def register(body: RegisterBody, actor: str = publish) -> Response:
+        view, created = c.register_version(catalog, model=body.model, version=body.version, actor=actor)
+        return _json(view, 201 if created else 200)
+
+    @api.put("/models/{name}")
+    def describe(name: str, body: dict[str, Any], actor: str = publish) -> Response:
+        try:
+            info = c.ModelInfo(**{**body, "qualified_name": name})
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+        return _json(c.describe_model(catalog, info=info, actor=actor))
+
+    @api.put("/models/{name}/versions/{version}/stage")
+    def stage(name: str, version: str, body: StageBody, actor: str = deploy) -> Response:
+        return _json(c.set_stage(catalog, model=name, version=version, stage=body.stage, actor=actor))
+
+    @api.post("/deployments")
+    def record(body: c.DeploymentInfo, actor: str = deploy) -> Response:
+        return _json(c.record_deployment(catalog, info=body, actor=actor), 201)
+
+    @api.patch("/deployments/{deployment_id}")
+    def update(deployment_id: str, body: DeploymentPatch, actor: str = deploy) -> Response:
+        return _json(c.update_deployment(catalog, deployment_id=deployment_id, actor=actor,
+                                         **body.model_dump(exclude_none=True)))
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
-    """Add the catalog routes to ``app``."""
+    """Add the catalog routes to ``app`` (migrating first when ``catalog_auto_migrate`` is set)."""
+    catalog = c.open_from_settings(settings)
+    app.state.catalog = catalog
+    app.include_router(router(catalog, settings))
+
+
+def create_catalog_app(settings: Settings) -> FastAPI:
+    """An app with only the catalog API and ``/api/health`` (``modelward catalog serve``)."""
+    catalog = c.open_from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        catalog.dispose()
+
+    app = FastAPI(title="modelward catalog", lifespan=lifespan, redirect_slashes=False)
+    app.state.catalog = catalog
+    _error_handlers(app)
+
+    @app.get("/api/health", include_in_schema=False)
+    def health() -> Response:
+        c.current_revision(catalog)
+        return _json({"health_status": "HEALTHY"})
+
+    app.include_router(router(catalog, settings))
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    async def domain(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ModelwardError)
+        return error_response(exc)
+
+    async def invalid(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        return plain_error(422, "ValidationError", "; ".join(problems) or "invalid request")
+
+    app.add_exception_handler(ModelwardError, domain)
+    app.add_exception_handler(RequestValidationError, invalid)

@@ -1,0 +1,149 @@
+"""Exports: Apache Atlas v2 JSON (typedefs and ``/v2/entity/bulk`` bodies) and OpenLineage run events.
+
+The Atlas ``model`` type is the one from the source article (a ``Process`` with ``deploy.*`` and
+``model.*`` attributes), one entity per deployment; ``push_atlas`` posts both bodies to an Atlas
+server with basic auth. OpenLineage events are plain JSON dicts (spec 2-0-2 RunEvents).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelward.catalog import schema as s
+from modelward.catalog.db import Catalog
+from modelward.catalog.views import utc
+from modelward.errors import CatalogError
+
+ATLAS_ATTRIBUTES = ("deploy.datetime", "deploy.host.type", "deploy.host.detail", "deploy.obj.source",
+                    "model.name", "model.version", "model.type", "model.description", "model.owner",
+                    "model.owner.lob", "model.registry.url")
+OPENLINEAGE_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+PRODUCER = "https://github.com/modelward/modelward"
+NAMESPACE = "modelward"
+RUN_IDS = uuid.UUID("6d6f6465-6c77-6172-6400-000000000000")
+
+
+def _attribute(name: str, type_name: str = "string", *, optional: bool = False) -> dict[str, Any]:
+    return {"name": name, "typeName": type_name, "cardinality": "SINGLE", "isUnique": False,
+            "isOptional": optional, "isIndexable": True}
+
+
+def atlas_typedefs() -> dict[str, Any]:
+    """The typedefs body that creates the article's ``model`` entity type."""
+    datasets = [{"name": n, "typeName": "array<DataSet>", "cardinality": "SET", "isOptional": True,
+                 "isUnique": False, "isIndexable": False, "valuesMinCount": 0, "valuesMaxCount": 2147483647}
+                for n in ("inputs", "outputs")]
+    attributes = [_attribute("qualifiedName"), _attribute("name"), *datasets,
+                  *(_attribute(a) for a in ATLAS_ATTRIBUTES)]
+    model = {"superTypes": ["Process"], "name": "model", "typeVersion": "1.0", "attributeDefs": attributes}
+    return {"enumDefs": [], "structDefs": [], "classificationDefs": [], "entityDefs": [model]}
+
+
+def _rows(session: Session) -> Iterator[tuple[s.Deployment, s.ModelVersion, s.Model]]:
+    query = (select(s.Deployment, s.ModelVersion, s.Model)
+             .join(s.ModelVersion, s.Deployment.version_id == s.ModelVersion.id).join(s.Model)
+             .order_by(s.Deployment.deployed_at, s.Deployment.id))
+    yield from session.execute(query).tuples()
+
+
+def _atlas_entity(dep: s.Deployment, version: s.ModelVersion, model: s.Model) -> dict[str, Any]:
+    host = dep.endpoint_url or dep.host_detail or dep.environment
+    values = (utc(dep.deployed_at).strftime("%Y-%m-%d_%H:%M:%SUTC"), dep.target, host, version.artifact_uri,
+              model.qualified_name, version.version, model.model_type, model.description, model.owner,
+              model.line_of_business, version.registry_url or version.artifact_uri)
+    name = f"{model.qualified_name} v{version.version}"
+    return {"typeName": "model", "attributes": {
+        "qualifiedName": f"{name}@{host}#{dep.id}".replace(" ", "-"), "name": name,
+        **dict(zip(ATLAS_ATTRIBUTES, values, strict=True))}}
+
+
+def atlas_entities(catalog: Catalog) -> dict[str, Any]:
+    """The ``/v2/entity/bulk`` body: one ``model`` entity per recorded deployment."""
+    with catalog.read() as session:
+        return {"entities": [_atlas_entity(*row) for row in _rows(session)]}
+
+
+def atlas_export(catalog: Catalog) -> dict[str, Any]:
+    """Both Atlas bodies in one document: ``{"typedefs": ..., "entities": ...}``."""
+    return {"typedefs": atlas_typedefs(), "entities": atlas_entities(catalog)}
+
+
+def push_atlas(catalog: Catalog, *, url: str, username: str, password: str, timeout: float = 30.0) -> int:
+    """POST the typedefs, then the entities, to the Atlas server at ``url``; return the entity count."""
+    document = atlas_export(catalog)
+    base = url.rstrip("/")
+    with httpx.Client(auth=(username, password), timeout=timeout) as client:
+        _post(client, f"{base}/api/atlas/v2/types/typedefs", document["typedefs"])
+        _post(client, f"{base}/api/atlas/v2/entity/bulk", document["entities"])
+    return len(document["entities"]["entities"])
+
+
+def _post(client: httpx.Client, url: str, body: dict[str, Any]) -> None:
+    try:
+        answer = client.post(url, json=body)
+    except httpx.HTTPError as exc:
+        raise CatalogError(f"cannot reach Atlas at {url}: {exc}") from exc
+    if answer.status_code == 401:
+        raise CatalogError(f"Atlas at {url} refused the credentials (401)")
+    if answer.status_code >= 400:
+        raise CatalogError(f"Atlas at {url} answered {answer.status_code}: {answer.text[:200]}")
+
+
+def _dataset(namespace: str, name: str, digest: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {"namespace": namespace or NAMESPACE, "name": name}
+    if digest:
+        found["facets"] = {"version": {"_producer": PRODUCER, "datasetVersion": digest,
+                                       "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
+                                                     "DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet"}}
+    return found
+
+
+def _split(uri: str, fallback: str) -> tuple[str, str]:
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return NAMESPACE, uri or fallback
+    host, _, path = rest.partition("/")
+    return f"{scheme}://{host}", "/" + path if path else fallback
+
+
+def _event(kind: str, run_key: str, at: datetime, job: str, inputs: list[dict[str, Any]],
+           outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"eventType": kind, "eventTime": utc(at).isoformat(), "producer": PRODUCER,
+            "schemaURL": OPENLINEAGE_SCHEMA, "run": {"runId": str(uuid.uuid5(RUN_IDS, run_key))},
+            "job": {"namespace": NAMESPACE, "name": job}, "inputs": inputs, "outputs": outputs}
+
+
+def _artifact(version: s.ModelVersion, model: s.Model) -> dict[str, Any]:
+    namespace, name = _split(version.artifact_uri, f"{model.qualified_name}@{version.version}")
+    return _dataset(namespace, name, version.artifact_digest)
+
+
+def _registration(version: s.ModelVersion, model: s.Model) -> dict[str, Any]:
+    inputs = [_dataset(*_split(d.uri, d.name), d.digest) for d in version.datasets]
+    return _event("COMPLETE", f"register:{model.qualified_name}@{version.version}", version.created_at,
+                  f"register.{model.qualified_name}", inputs, [_artifact(version, model)])
+
+
+def _deployment(dep: s.Deployment, version: s.ModelVersion, model: s.Model) -> dict[str, Any]:
+    kind = "FAIL" if dep.status == "failed" else "START" if dep.status == "pending" else "COMPLETE"
+    target = _dataset(*_split(dep.endpoint_url or f"{dep.target}://{dep.environment or 'default'}",
+                              f"deployment/{dep.id}"))
+    return _event(kind, f"deploy:{dep.id}", dep.deployed_at, f"deploy.{model.qualified_name}",
+                  [_artifact(version, model)], [target])
+
+
+def openlineage_events(catalog: Catalog) -> list[dict[str, Any]]:
+    """One run event per registered version (datasets -> artifact) and per deployment (artifact -> endpoint)."""
+    with catalog.read() as session:
+        versions = session.execute(select(s.ModelVersion, s.Model).join(s.Model)
+                                   .order_by(s.ModelVersion.created_at, s.ModelVersion.id)).tuples()
+        found = [_registration(v, m) for v, m in versions]
+        found += [_deployment(*row) for row in _rows(session)]
+        return found
