@@ -225,3 +225,15 @@ def test_rest_config_environment_variable(serve: Callable[..., Server], tmp_path
     server = serve(None, env=child_env(REST_CONFIG=str(config)))
     assert wait_started(server.url).status_code == 200
     assert httpx.get(server.url + "/api/models").json()["models"][0]["qualified_name"] == "echo_model"
+
+
+def test_several_workers_serve_the_same_models(serve: Callable[..., Server], tmp_path: Path) -> None:
+    server = serve(write_config(tmp_path / "svc.yaml", ECHO), "--workers", "2")
+    assert wait_started(server.url).status_code == 200, server.output()
+    for _ in range(20):
+        answer = post(server, "/api/models/echo_model/prediction", '{"value": 2}')
+        assert answer.json()["doubled"] == 4.0
+    # uvicorn's supervisor reports each worker it started
+    pids = {line.split("[")[1].split("]")[0] for line in server.output().splitlines()
+            if "Started server process" in line}
+    assert len(pids) == 2, server.output()
