@@ -26,7 +26,7 @@ from modelward.artifacts.pickles import allowed_for, safe_joblib_loads, safe_pic
 from modelward.artifacts.signature import parse_signature, verify_signature
 from modelward.artifacts.sources import Source, open_source, reading
 from modelward.artifacts.stores import open_store, remove_tree, split_object_uri
-from modelward.errors import ManifestMismatch, PackageFormatError, SignatureInvalid
+from modelward.errors import ManifestMismatch, PackageFormatError, SignatureInvalid, UnsafeArchive
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_EXPANSION = 8 * 1024**3
@@ -157,6 +157,9 @@ def _check_files(source: Source, manifest: Manifest, progress: Progress | None) 
     for entry in manifest.files:
         with reading(source, entry.path) as stream:
             digest, size = hash_stream(stream, limit=entry.size, progress=progress)
+        if size != entry.size:
+            raise UnsafeArchive(f"{source.location}: entry '{entry.path}' declares {entry.size} bytes but "
+                                f"holds {'more' if size > entry.size else size} (declared size lies)")
         _compare(entry, digest, size, source.location)
 
 
