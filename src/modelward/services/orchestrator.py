@@ -1,0 +1,285 @@
+"""The deployment orchestrator: stage → verify → register → validate → serve → record.
+
+Like the orchestrator of the governance article, it runs each step, aggregates metadata on the
+way and ends by recording one searchable Deployment in the catalog. Unlike it, a failure at any
+step stops the run with a typed error, leaves what was serving untouched, and is recorded: as a
+``failed`` Deployment when the catalog knows the version, and always in ``attempts.jsonl``.
+
+Registering comes before validating so that a failed validation can be recorded against the
+(verified, signed) version; the version only reaches the ``validated`` stage — the one
+``promote`` requires — when its known cases and policy tests pass.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelward import artifacts
+from modelward import catalog as cat
+from modelward.deploy import DeploymentSpec
+from modelward.errors import ModelwardError, NotFound, TargetError, ValidationFailed
+from modelward.services import deploy_steps as steps
+from modelward.services.deploy_state import DeploymentState, StepReport
+from modelward.services.local_target import LocalTarget, Running, is_our_server, load_running, save_running
+from modelward.settings import Settings
+
+Progress = Callable[[StepReport], None]
+PROMOTABLE = {cat.Stage.VALIDATED.value, cat.Stage.STAGING.value, cat.Stage.PRODUCTION.value}
+
+
+@dataclass(frozen=True)
+class DeployOutcome:
+    """A finished deployment: its catalog record, the steps, and where the manifests went."""
+
+    deployment: cat.DeploymentView
+    steps: tuple[StepReport, ...]
+    manifests: Path | None = None
+
+
+@dataclass
+class Orchestrator:
+    """Deploys specs; everything it touches is passed in (settings, catalog, keyring)."""
+
+    settings: Settings
+    catalog: cat.Catalog
+    keyring: artifacts.Keyring
+    actor: str = field(default_factory=getpass.getuser)
+    progress: Progress = field(default=lambda report: None)
+    target: LocalTarget = field(default_factory=LocalTarget)
+    kubectl: str = "kubectl"
+
+    @property
+    def state(self) -> DeploymentState:
+        return DeploymentState(self.settings.data_dir / "deployments")
+
+    # --- deploy -----------------------------------------------------------------------------
+
+    def deploy(self, spec: DeploymentSpec, *, apply: bool = False, output: Path | None = None,
+               replaces: str | None = None) -> DeployOutcome:
+        """Run every step; on failure record the attempt and raise the step's error."""
+        ident = uuid.uuid4().hex
+        attempt = steps.Attempt(spec=spec, deployment_id=ident, folder=self.state.folder(ident), actor=self.actor)
+        done: list[StepReport] = []
+        previous = replaces or self.state.current(spec.name)
+        try:
+            manifests = self._run(attempt, done, apply=apply, output=output)
+            view = self._step(done, "record", lambda: self._record(attempt, previous))
+            self._retire(attempt, previous)
+        except ModelwardError as exc:
+            self._fail(attempt, done, exc)
+            raise
+        finally:
+            if attempt.package is not None:
+                attempt.package.close()
+            self.state.save_steps(ident, done)
+        assert isinstance(view, cat.DeploymentView)
+        return DeployOutcome(deployment=view, steps=tuple(done), manifests=manifests)
+
+    def _run(self, attempt: steps.Attempt, done: list[StepReport], *, apply: bool,
+             output: Path | None) -> Path | None:
+        self._step(done, "stage", lambda: steps.stage(attempt, self.settings))
+        self._step(done, "verify", lambda: steps.verify(attempt, self.settings, self.keyring))
+        self._step(done, "register", lambda: steps.register(attempt, self.settings, self.catalog))
+        self._step(done, "validate", lambda: self._validate(attempt))
+        if attempt.spec.target == "local":
+            self._step(done, "serve", lambda: self._serve_local(attempt))
+            return None
+        holder: list[Path] = []
+        self._step(done, "serve", lambda: self._serve_manifests(attempt, apply, output, holder))
+        return holder[0]
+
+    def _step(self, done: list[StepReport], name: str, action: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            result = action()
+        except ModelwardError as exc:
+            done.append(StepReport(name, False, time.perf_counter() - started, exc.message))
+            self.progress(done[-1])
+            exc.message = f"{name} failed: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+        detail = result if isinstance(result, str) else getattr(result, "id", "")
+        done.append(StepReport(name, True, time.perf_counter() - started, str(detail)))
+        self.progress(done[-1])
+        return result
+
+    def _validate(self, attempt: steps.Attempt) -> str:
+        detail = steps.validate(attempt)
+        view = cat.get_version(self.catalog, name=attempt.model, version=attempt.version)
+        if view.stage == cat.Stage.REGISTERED.value:
+            cat.set_stage(self.catalog, model=attempt.model, version=attempt.version,
+                          stage=cat.Stage.VALIDATED, actor=self.actor)
+        return detail
+
+    def _serve_local(self, attempt: steps.Attempt) -> str:
+        config = steps.write_service_config(attempt)
+        local = attempt.spec.local
+        env = {**_environment(), **steps.model_env(attempt)}
+        current = self._running_of(self.state.current(attempt.spec.name))
+        if local.port and current is not None and current.port == local.port:
+            running = self._swap(attempt, config, env, current)
+        else:
+            running = self.target.start(attempt.folder, config, local.host, local.port, env, local.startup_timeout)
+        save_running(running, attempt.folder / "running.json")
+        attempt.running = running
+        attempt.endpoint = f"{running.url}/api/models/{attempt.model}/prediction"
+        attempt.host_detail = f"{socket.gethostname()} pid {running.pid} port {running.port}"
+        return f"{running.url} (pid {running.pid}, log {running.log})"
+
+    def _swap(self, attempt: steps.Attempt, config: Path, env: dict[str, str], current: Running) -> Running:
+        """Same fixed port: prove the new server starts on a spare port, then hand the port over."""
+        local = attempt.spec.local
+        trial = self.target.start(attempt.folder / "trial", config, local.host, 0, env, local.startup_timeout)
+        self.target.stop(trial)
+        self.target.stop(current)
+        try:
+            return self.target.start(attempt.folder, config, local.host, local.port, env, local.startup_timeout)
+        except ModelwardError:
+            self._restart(current)
+            raise
+
+    def _restart(self, old: Running) -> None:
+        folder = old.pid_file.parent
+        self.target.start(folder, folder / "rest_config.yaml", old.host, old.port, _environment() | _env_of(folder),
+                          60.0)
+
+    def _serve_manifests(self, attempt: steps.Attempt, apply: bool, output: Path | None,
+                         holder: list[Path]) -> str:
+        folder = steps.write_manifests(attempt, output)
+        holder.append(folder)
+        inputs = steps.render_inputs(attempt)
+        from modelward.deploy import config_digest
+
+        attempt.config_digest = config_digest(attempt.spec, inputs, [".."])
+        k8s = attempt.spec.kubernetes
+        attempt.host_detail = f"namespace {k8s.namespace}, image {k8s.image}"
+        attempt.endpoint = f"http://{attempt.spec.name}.{k8s.namespace}.svc/api/models/{attempt.model}/prediction"
+        if not apply:
+            return f"manifests in {folder} (not applied: pass --apply)"
+        answer = steps.apply_manifests(folder, self.kubectl)
+        attempt.applied = True
+        return f"applied {folder}: {answer}"
+
+    # --- record -------------------------------------------------------------------------------
+
+    def _info(self, attempt: steps.Attempt, status: cat.DeploymentStatus, reason: str = "",
+              replaces: str | None = None) -> cat.DeploymentInfo:
+        return cat.DeploymentInfo(
+            model=attempt.model, version=attempt.version or (attempt.spec.model.version or ""),
+            target=cat.Target(attempt.spec.target), host_detail=attempt.host_detail,
+            endpoint_url=attempt.endpoint, environment=attempt.spec.environment,
+            replicas=attempt.spec.replicas, status=status, reason=reason,
+            config_digest=attempt.config_digest, policy_bundle_digest=steps.policy_bundle_digest(attempt),
+            replaces=replaces, deployment_id=attempt.deployment_id)
+
+    def _record(self, attempt: steps.Attempt, previous: str | None) -> cat.DeploymentView:
+        replaces = previous if previous and self._known(previous) else None
+        live = attempt.spec.target == "local" or attempt.applied
+        status = cat.DeploymentStatus.RUNNING if live else cat.DeploymentStatus.PENDING
+        view = cat.record_deployment(self.catalog, info=self._info(attempt, status, replaces=replaces),
+                                     actor=self.actor)
+        self.state.save_spec(attempt.deployment_id, attempt.spec.model_copy(
+            update={"package": attempt.registered_uri,
+                    "model": attempt.spec.model.model_copy(update={"version": attempt.version})}))
+        self.state.journal({"deployment_id": view.id, "model": f"{attempt.model}@{attempt.version}",
+                            "status": view.status, "actor": self.actor, "target": attempt.spec.target})
+        return view
+
+    def _known(self, deployment_id: str) -> bool:
+        try:
+            cat.get_deployment(self.catalog, deployment_id=deployment_id)
+        except NotFound:
+            return False
+        return True
+
+    def _retire(self, attempt: steps.Attempt, previous: str | None) -> None:
+        """The new deployment is recorded: stop the old local server, point the name at the new one."""
+        if attempt.spec.target == "local":
+            old = self._running_of(previous)
+            if old is not None and (attempt.running is None or old.pid != attempt.running.pid):
+                self.target.stop(old)
+            self.state.set_current(attempt.spec.name, attempt.deployment_id)
+
+    def _fail(self, attempt: steps.Attempt, done: list[StepReport], exc: ModelwardError) -> None:
+        """Undo what the attempt started, then record the failure where it can be recorded."""
+        if attempt.running is not None:
+            self.target.stop(attempt.running)
+        step = done[-1].name if done and not done[-1].ok else "record"
+        recorded = "journal only"
+        if attempt.version:
+            try:
+                cat.record_deployment(self.catalog, info=self._info(attempt, cat.DeploymentStatus.FAILED,
+                                                                    reason=exc.message), actor=self.actor)
+                recorded = "catalog"
+            except ModelwardError as record_error:
+                recorded = f"journal only (catalog: {record_error.message})"
+        self.state.journal({"deployment_id": attempt.deployment_id, "model": attempt.model,
+                            "version": attempt.version, "status": "failed", "step": step,
+                            "reason": exc.message, "error": type(exc).__name__, "recorded": recorded,
+                            "actor": self.actor, "target": attempt.spec.target})
+
+    # --- local processes ----------------------------------------------------------------------
+
+    def _running_of(self, deployment_id: str | None) -> Running | None:
+        if deployment_id is None:
+            return None
+        running = load_running(self.state.folder(deployment_id) / "running.json")
+        config = self.state.folder(deployment_id) / "rest_config.yaml"
+        if running is None or not is_our_server(running.pid, config):
+            return None
+        return running
+
+    def running(self, deployment_id: str) -> Running | None:
+        """The live local server of a deployment, if any."""
+        return self._running_of(deployment_id)
+
+    # --- promote, rollback, stop -----------------------------------------------------------------
+
+    def promote(self, model: str, version: str, stage: str) -> cat.VersionView:
+        """Move a validated version to ``stage`` (recorded by the catalog's audit trail)."""
+        view = cat.get_version(self.catalog, name=model, version=version)
+        if view.stage not in PROMOTABLE:
+            raise ValidationFailed(f"{model}@{version} is '{view.stage}', not validated: deploy it (which runs "
+                                   "its known cases and policy tests) before promoting it")
+        return cat.set_stage(self.catalog, model=model, version=version, stage=cat.Stage(stage), actor=self.actor)
+
+    def rollback(self, deployment_id: str) -> DeployOutcome:
+        """Redeploy the version that ``deployment_id`` replaced, through every step."""
+        view = cat.get_deployment(self.catalog, deployment_id=deployment_id)
+        if not view.replaced_id:
+            raise NotFound(f"deployment '{deployment_id}' replaced nothing: there is no version to roll back to")
+        spec = self.state.load_spec(view.replaced_id)
+        return self.deploy(spec, replaces=deployment_id)
+
+    def stop(self, name_or_id: str) -> cat.DeploymentView:
+        """Stop a local deployment's server and record it ``stopped``."""
+        ident = self.state.current(name_or_id) or name_or_id
+        view = cat.get_deployment(self.catalog, deployment_id=ident)
+        running = self._running_of(ident)
+        if running is not None and not self.target.stop(running):
+            raise TargetError(f"deployment {ident}: process {running.pid} did not stop")
+        spec_name = self.state.load_spec(ident).name if (self.state.folder(ident) / "deployment.json").is_file() \
+            else None
+        if spec_name and self.state.current(spec_name) == ident:
+            self.state.set_current(spec_name, None)
+        if view.status in (cat.DeploymentStatus.RUNNING.value, cat.DeploymentStatus.PENDING.value):
+            view = cat.update_deployment(self.catalog, deployment_id=ident, status=cat.DeploymentStatus.STOPPED,
+                                         reason=f"stopped by {self.actor}", actor=self.actor)
+        return view
+
+
+def _environment() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def _env_of(folder: Path) -> dict[str, str]:
+    return {"MODEL_FILES": str(folder / "files")}

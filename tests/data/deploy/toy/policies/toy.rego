@@ -1,0 +1,7 @@
+package toy
+
+import rego.v1
+
+default allow := false
+
+allow if input.model_input.x >= 0

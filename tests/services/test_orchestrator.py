@@ -1,0 +1,260 @@
+"""The orchestrator end to end on the local target: real packages, real keys, a real catalog, real
+``modelward serve`` processes on free ports (stopped by PID in the fixture's finalizer)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modelward import artifacts
+from modelward import catalog as cat
+from modelward.deploy import DeploymentSpec, load_deployment
+from modelward.errors import (
+    ManifestMismatch,
+    SignatureInvalid,
+    StoreUnavailable,
+    TargetError,
+    UnknownKey,
+    ValidationFailed,
+)
+from modelward.services.deploy_state import StepReport
+from modelward.services.local_target import alive, stop_pid
+from modelward.services.orchestrator import Orchestrator
+from modelward.settings import Settings
+
+TOY = Path(__file__).resolve().parent.parent / "data" / "deploy" / "toy"
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class World:
+    """Keys, a package factory, a catalog and an orchestrator in one temporary folder."""
+
+    root: Path
+    keyring: artifacts.Keyring
+    signer: Any
+    catalog: cat.Catalog
+    orchestrator: Orchestrator
+    reports: list[StepReport]
+
+    def package(self, version: str, slope: float, intercept: float = 1.0,
+                cases: list[dict[str, Any]] | None = None, signer: Any = None) -> Path:
+        folder = self.root / f"model-{version}"
+        folder.mkdir(exist_ok=True)
+        (folder / "weights.json").write_text(json.dumps({"slope": slope, "intercept": intercept}))
+        known = cases if cases is not None else [
+            {"input": {"x": 2.0}, "output": {"y": slope * 2 + intercept}, "tolerance": {"absolute": 1e-6}},
+            {"input": {"x": 10.0}, "output": {"y": slope * 10 + intercept}, "tolerance": {"relative": 1e-9}},
+        ]
+        (folder / "validation.jsonl").write_text("".join(json.dumps(c) + "\n" for c in known))
+        output = self.root / f"toy-{version}.zip"
+        artifacts.build_package(folder, output, qualified_name="toy_model", version=version,
+                                signer=signer or self.signer)
+        return output
+
+    def spec(self, package: Path | str, **changes: Any) -> DeploymentSpec:
+        spec = load_deployment(TOY / "deployment.yaml")
+        return spec.model_copy(update={"package": str(package), **changes})
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    keys = tmp_path / "keyring"
+    keys.mkdir()
+    keyring = artifacts.Keyring.load(keys)
+    generated = artifacts.generate_key(tmp_path, key_id="test-key", keyring=keyring)
+    settings = Settings(data_dir=tmp_path / "data", keyring=keys)
+    catalog = cat.open_from_settings(settings, migrate=True)
+    reports: list[StepReport] = []
+    orchestrator = Orchestrator(settings=settings, catalog=catalog, keyring=keyring, actor="tester",
+                                progress=reports.append)
+    world = World(tmp_path, keyring, artifacts.load_signer(generated.private_path), catalog, orchestrator,
+                  reports)
+    yield world
+    for pid_file in (tmp_path / "data").rglob("serve.pid"):
+        pid = int(pid_file.read_text())
+        if alive(pid):
+            stop_pid(pid)
+
+
+def predict(url: str, x: float) -> float:
+    answer = httpx.post(f"{url}/api/models/toy_model/prediction", json={"x": x}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return float(answer.json()["y"])
+
+
+def url_of(world: World, deployment_id: str) -> str:
+    running = world.orchestrator.running(deployment_id)
+    assert running is not None
+    return running.url
+
+
+def test_deploy_serves_real_requests_and_records_everything(world: World) -> None:
+    outcome = world.orchestrator.deploy(world.spec(world.package("1.0.0", slope=2.0)))
+    assert [s.name for s in outcome.steps] == ["stage", "verify", "register", "validate", "serve", "record"]
+    assert all(s.ok and s.seconds >= 0 for s in outcome.steps)
+    assert [r.name for r in world.reports] == [s.name for s in outcome.steps]
+    assert predict(url_of(world, outcome.deployment.id), 3.0) == 7.0
+
+    view = cat.get_deployment(world.catalog, deployment_id=outcome.deployment.id)
+    assert (view.status, view.target, view.environment, view.deployed_by) == ("running", "local", "staging",
+                                                                               "tester")
+    assert view.endpoint_url.endswith("/api/models/toy_model/prediction")
+    assert "pid" in view.host_detail and view.config_digest.startswith("sha256:")
+    assert view.policy_bundle_digest.startswith("sha256:")
+    version = cat.get_version(world.catalog, name="toy_model", version="1.0.0")
+    assert version.stage == "validated" and version.signing_key_id == "test-key"
+    assert version.artifact_digest.startswith("sha256:")
+    registered = Path(version.artifact_uri.removeprefix("file://"))
+    assert registered.read_bytes() == (world.root / "toy-1.0.0.zip").read_bytes()
+    assert version.artifact_digest.removeprefix("sha256:") in registered.name
+    actions = [e.action for e in cat.audit_events(world.catalog, entity=f"deployment:{view.id}")]
+    assert "deployment.record" in actions
+
+
+def test_new_version_replaces_old_after_startup_and_rollback_restores_it(world: World) -> None:
+    first = world.orchestrator.deploy(world.spec(world.package("1.0.0", slope=2.0)))
+    first_url = url_of(world, first.deployment.id)
+    second = world.orchestrator.deploy(world.spec(world.package("2.0.0", slope=5.0)))
+    assert predict(url_of(world, second.deployment.id), 3.0) == 16.0
+    assert world.orchestrator.running(first.deployment.id) is None, "the old server was stopped"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(first_url + "/api/health", timeout=2)
+    assert cat.get_deployment(world.catalog, deployment_id=first.deployment.id).status == "replaced"
+    assert second.deployment.replaced_id == first.deployment.id
+
+    back = world.orchestrator.rollback(second.deployment.id)
+    assert back.deployment.version == "1.0.0"
+    assert predict(url_of(world, back.deployment.id), 3.0) == 7.0
+    assert cat.get_deployment(world.catalog, deployment_id=second.deployment.id).status == "replaced"
+    assert back.deployment.replaced_id == second.deployment.id
+
+
+def assert_failed(world: World, error: type[Exception], step: str, text: str,
+                  serving: str | None = None) -> str:
+    """The last attempt failed at ``step`` and is journaled; what served still serves."""
+    attempt = world.orchestrator.state.attempts()[-1]
+    assert (attempt["status"], attempt["step"], attempt["error"]) == ("failed", step, error.__name__)
+    assert text in attempt["reason"]
+    assert world.reports[-1].name == step and not world.reports[-1].ok
+    if serving is not None:
+        assert predict(serving, 3.0) == 7.0
+    return str(attempt["recorded"])
+
+
+@pytest.fixture
+def serving(world: World) -> str:
+    """A good deployment already serving (slope 2: f(3) = 7)."""
+    outcome = world.orchestrator.deploy(world.spec(world.package("1.0.0", slope=2.0)))
+    return url_of(world, outcome.deployment.id)
+
+
+def test_bad_signature_stops_at_verify(world: World, serving: str) -> None:
+    package = world.package("2.0.0", slope=5.0)
+    tampered = world.root / "tampered.zip"
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(tampered, "w") as sink:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "weights.json":
+                data = data.replace(b"5.0", b"6.0")
+            sink.writestr(item, data)
+    with pytest.raises(ManifestMismatch, match=r"verify failed: .*weights\.json"):
+        world.orchestrator.deploy(world.spec(tampered))
+    assert assert_failed(world, ManifestMismatch, "verify", "weights.json", serving) == "journal only"
+    assert cat.get_model(world.catalog, name="toy_model").versions[0].version == "1.0.0"
+
+
+def test_unknown_signing_key_stops_at_verify(world: World, serving: str) -> None:
+    stranger = artifacts.generate_key(world.root, key_id="stranger")
+    package = world.package("2.0.0", slope=5.0, signer=artifacts.load_signer(stranger.private_path))
+    with pytest.raises(UnknownKey, match="verify failed: key 'stranger' is not in the keyring"):
+        world.orchestrator.deploy(world.spec(package))
+    assert_failed(world, UnknownKey, "verify", "stranger", serving)
+
+
+def test_unsigned_package_is_refused(world: World, serving: str) -> None:
+    folder = world.root / "unsigned"
+    folder.mkdir()
+    (folder / "weights.json").write_text('{"slope": 1, "intercept": 0}')
+    artifacts.build_package(folder, world.root / "unsigned.zip", qualified_name="toy_model", version="3.0.0")
+    with pytest.raises(SignatureInvalid, match="not signed"):
+        world.orchestrator.deploy(world.spec(world.root / "unsigned.zip"))
+    assert_failed(world, SignatureInvalid, "verify", "not signed", serving)
+
+
+def test_failed_known_case_says_which_and_by_how_much(world: World, serving: str) -> None:
+    cases = [{"input": {"x": 1.0}, "output": {"y": 6.0}, "tolerance": {"absolute": 0.01}},
+             {"input": {"x": 2.0}, "output": {"y": 11.5}, "tolerance": {"absolute": 0.01}}]
+    package = world.package("2.0.0", slope=5.0, cases=cases)
+    with pytest.raises(ValidationFailed) as caught:
+        world.orchestrator.deploy(world.spec(package))
+    assert str(caught.value) == ("validate failed: validation.jsonl case 2 does not match: y: expected 11.5, "
+                                 "got 11.0 (off by 0.5; tolerance absolute 0.01)")
+    assert assert_failed(world, ValidationFailed, "validate", "case 2", serving) == "catalog"
+    version = cat.get_version(world.catalog, name="toy_model", version="2.0.0")
+    assert version.stage == "registered", "a version that failed validation is never validated"
+    (failed,) = [d for d in version.deployments if d.status == "failed"]
+    assert "case 2 does not match" in failed.reason
+    with pytest.raises(ValidationFailed, match="not validated"):
+        world.orchestrator.promote("toy_model", "2.0.0", "production")
+
+
+def test_failing_policy_test_stops_at_validate(world: World, serving: str, tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(TOY / "policies", policies)
+    text = (policies / "toy_test.rego").read_text().replace('{"x": -1}', '{"x": 1}')
+    (policies / "toy_test.rego").write_text(text)
+    with pytest.raises(ValidationFailed, match=r"1 of 2 policy tests failed: data.toy_test.test_negative_denied"):
+        world.orchestrator.deploy(world.spec(world.package("2.0.0", slope=5.0), policies=str(policies)))
+    assert_failed(world, ValidationFailed, "validate", "test_negative_denied", serving)
+
+
+def test_port_in_use_stops_at_serve(world: World, serving: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        spec = world.spec(world.package("2.0.0", slope=5.0))
+        spec = spec.model_copy(update={"local": spec.local.model_copy(update={"port": port})})
+        with pytest.raises(TargetError, match=f"serve failed: port 127.0.0.1:{port} is in use"):
+            world.orchestrator.deploy(spec)
+    assert assert_failed(world, TargetError, "serve", "in use", serving) == "catalog"
+
+
+def test_store_down_stops_at_register(world: World, serving: str) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings = world.orchestrator.settings.model_copy(update={
+        "store_url": "s3://registry/models", "s3_endpoint_url": f"http://127.0.0.1:{port}"})
+    down = Orchestrator(settings=settings, catalog=world.catalog, keyring=world.keyring, actor="tester",
+                        progress=world.reports.append)
+    with pytest.raises(StoreUnavailable, match="register failed"):
+        down.deploy(world.spec(world.package("2.0.0", slope=5.0)))
+    assert_failed(world, StoreUnavailable, "register", "", serving)
+
+
+def test_promote_a_validated_version(world: World, serving: str) -> None:
+    view = world.orchestrator.promote("toy_model", "1.0.0", "production")
+    assert view.stage == "production"
+    actions = [e.action for e in cat.audit_events(world.catalog, entity="toy_model@1.0.0")]
+    assert actions.count("version.stage") == 2  # registered → validated → production
+
+
+def test_stop_ends_the_process_and_records_it(world: World, serving: str) -> None:
+    current = world.orchestrator.state.current("toy")
+    assert current is not None
+    view = world.orchestrator.stop("toy")
+    assert view.status == "stopped"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(serving + "/api/health", timeout=2)
+    assert world.orchestrator.state.current("toy") is None
