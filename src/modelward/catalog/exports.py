@@ -50,7 +50,8 @@ def _rows(session: Session) -> Iterator[tuple[s.Deployment, s.ModelVersion, s.Mo
     query = (select(s.Deployment, s.ModelVersion, s.Model)
              .join(s.ModelVersion, s.Deployment.version_id == s.ModelVersion.id).join(s.Model)
              .order_by(s.Deployment.deployed_at, s.Deployment.id))
-    yield from session.execute(query).tuples()
+    for row in session.execute(query):
+        yield row[0], row[1], row[2]
 
 
 def _atlas_entity(dep: s.Deployment, version: s.ModelVersion, model: s.Model) -> dict[str, Any]:
@@ -143,7 +144,7 @@ def openlineage_events(catalog: Catalog) -> list[dict[str, Any]]:
     """One run event per registered version (datasets -> artifact) and per deployment (artifact -> endpoint)."""
     with catalog.read() as session:
         versions = session.execute(select(s.ModelVersion, s.Model).join(s.Model)
-                                   .order_by(s.ModelVersion.created_at, s.ModelVersion.id)).tuples()
-        found = [_registration(v, m) for v, m in versions]
+                                   .order_by(s.ModelVersion.created_at, s.ModelVersion.id))
+        found = [_registration(row[0], row[1]) for row in versions]
         found += [_deployment(*row) for row in _rows(session)]
         return found

@@ -1,0 +1,110 @@
+"""The catalog REST API through a real uvicorn server on a free port (auth flow, errors, search)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from modelward import catalog as c
+from modelward.serving.catalog_routes import create_catalog_app
+from modelward.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+BODY = {"model": {"qualified_name": "icm", "owner": "greg", "line_of_business": "pricing",
+                  "description": "insurance charges", "tags": ["insurance"]},
+        "version": {"version": "1.0.0", "artifact_uri": "s3://m/icm.zip", "artifact_digest": "sha256:aa"}}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    settings = Settings(data_dir=tmp_path, catalog_url=url, catalog_read_open=True)
+    port = _free_port()
+    config = uvicorn.Config(create_catalog_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", url
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _token(url: str, role: str) -> str:
+    catalog = c.open_catalog(url)
+    plain, _ = c.create_token(catalog, role=role, actor="test")
+    catalog.dispose()
+    return plain
+
+
+def test_writes_need_a_token_with_the_right_role(server: tuple[str, str]) -> None:
+    base, url = server
+    publisher, deployer = _token(url, "publisher"), _token(url, "deployer")
+    with httpx.Client(base_url=base) as client:
+        missing = client.post("/api/catalog/versions", json=BODY)
+        assert missing.status_code == 401 and missing.json()["type"] == "Unauthorized"
+        assert missing.headers["www-authenticate"] == "Bearer"
+        bad = client.post("/api/catalog/versions", json=BODY, headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401 and "not valid" in bad.json()["messages"][0]
+        wrong = client.post("/api/catalog/versions", json=BODY, headers={"Authorization": f"Bearer {deployer}"})
+        assert wrong.status_code == 403 and "may not publish" in wrong.json()["messages"][0]
+        auth = {"Authorization": f"Bearer {publisher}"}
+        assert client.post("/api/catalog/versions", json=BODY, headers=auth).status_code == 201
+        assert client.post("/api/catalog/versions", json=BODY, headers=auth).status_code == 200
+        other = {**BODY, "version": {**BODY["version"], "artifact_digest": "sha256:bb"}}
+        conflict = client.post("/api/catalog/versions", json=other, headers=auth)
+        assert conflict.status_code == 409 and conflict.json()["type"] == "Conflict"
+        deployment = {"model": "icm", "version": "1.0.0", "target": "seldon", "environment": "prod"}
+        made = client.post("/api/catalog/deployments", json=deployment,
+                           headers={"Authorization": f"Bearer {deployer}"})
+        assert made.status_code == 201
+        assert client.get("/api/catalog/deployments", params={"model": "icm"}).json()["total"] == 1
+        assert client.get("/api/catalog/audit/verify").json()["events"] == 5
+
+
+def test_reads_errors_and_search(server: tuple[str, str]) -> None:
+    base, url = server
+    publisher = _token(url, "publisher")
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {publisher}"}) as client:
+        client.post("/api/catalog/versions", json=BODY)
+        missing = client.get("/api/catalog/models/icm/versions/9")
+        assert missing.status_code == 404 and "no version '9'" in missing.json()["messages"][0]
+        invalid = client.post("/api/catalog/deployments", json={"model": "icm"})
+        assert invalid.status_code in (401, 403, 422)
+        hits = client.get("/api/catalog/search", params={"q": "insurance", "owner": "greg"}).json()
+        assert hits["total"] == 1 and hits["hits"][0]["model"] == "icm"
+        bad_page = client.get("/api/catalog/search", params={"page": "0"})
+        assert bad_page.status_code == 422 and "page" in bad_page.json()["messages"][0]
+        bad_stage = client.get("/api/catalog/search", params={"stage": "launched"})
+        assert bad_stage.status_code == 422
+        lineage = client.get("/api/catalog/lineage/icm/1.0.0").json()
+        assert lineage["upstream"]["artifact_digest"] == "sha256:aa"
+        assert client.get("/api/health").json() == {"health_status": "HEALTHY"}
+
+
+def test_closed_reads_need_a_token(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    settings = Settings(data_dir=tmp_path, catalog_read_open=False)
+    app = create_catalog_app(settings)
+    reader = _token(settings.resolved_catalog_url(), "reader")
+    with TestClient(app) as client:
+        assert client.get("/api/catalog/models").status_code == 401
+        ok = client.get("/api/catalog/models", headers={"Authorization": f"Bearer {reader}"})
+        assert ok.status_code == 200 and ok.json() == {"models": []}
