@@ -19,7 +19,8 @@ class DecisionLogConfig(BaseModel):
     enabled: bool = Field(default=True, description="Log every decision.")
     path: Path | None = Field(
         default=None,
-        description="JSON lines file; default $MODELWARD_DECISION_LOG, else <data_dir>/decisions.jsonl.",
+        description="JSON lines file; default <stem>.<package>.jsonl next to $MODELWARD_DECISION_LOG, "
+        "else <data_dir>/decisions.<package>.jsonl (one file per decorator).",
     )
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Rotate past this size.")
     backups: int = Field(default=5, ge=0, description="Rotated files kept.")
@@ -28,12 +29,13 @@ class DecisionLogConfig(BaseModel):
     mask: list[str] = Field(default_factory=list,
                             description="Dotted fields of the input replaced by *** (model_input.age).")
 
-    def resolved_path(self) -> Path:
-        """The log file to write."""
+    def resolved_path(self, package: str) -> Path:
+        """The log file to write: ``path``, else one file per package (two writers never share one)."""
         if self.path is not None:
             return self.path
         settings = load_settings()
-        return settings.decision_log or settings.data_dir / "decisions.jsonl"
+        base = settings.decision_log or settings.data_dir / "decisions.jsonl"
+        return base.with_name(f"{base.stem}.{package}{base.suffix or '.jsonl'}")
 
 
 class PolicyConfig(BaseModel):

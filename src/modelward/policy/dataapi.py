@@ -89,6 +89,7 @@ class DataApiServer(ThreadingHTTPServer):
 
     def start(self) -> threading.Thread:
         """Serve in a daemon thread; stop with ``shutdown()`` then ``server_close()``."""
-        thread = threading.Thread(target=self.serve_forever, name="data-api-server", daemon=True)
+        thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="data-api-server",
+                                  daemon=True)
         thread.start()
         return thread

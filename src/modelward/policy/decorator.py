@@ -72,7 +72,7 @@ class PolicyDecorator(MLModelDecorator):
         self._digest = bundle.digest if bundle is not None else None
         self._log = self._make_log(config)
         self._watcher = None
-        if bundle is not None and config.reload_interval > 0:
+        if bundle is not None:  # reload_interval 0: no thread, but reload_now() still looks
             self._watcher = BundleWatcher(roots, self.activate, self._refuse, config.reload_interval)
 
     @staticmethod
@@ -94,7 +94,7 @@ class PolicyDecorator(MLModelDecorator):
         log = config.decision_log
         if not log.enabled:
             return None
-        return DecisionLog(log.resolved_path(), max_bytes=log.max_bytes, backups=log.backups,
+        return DecisionLog(log.resolved_path(config.package), max_bytes=log.max_bytes, backups=log.backups,
                            queue_size=log.queue_size)
 
     # --- the model interface -------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import queue
 import threading
 from collections.abc import Mapping, Sequence
@@ -74,19 +75,22 @@ class RotatingFile:
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
         self.path, self.max_bytes, self.backups = path, max_bytes, backups
         self._file: IO[bytes] | None = None
+        self._size = 0
 
     def _open(self) -> IO[bytes]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("ab")
+        self._size = os.fstat(self._file.fileno()).st_size
         return self._file
 
     def write(self, line: bytes) -> None:
         """Append one line (opening the file on first use), rotating it past ``max_bytes``."""
         file = self._file or self._open()
-        if file.tell() + len(line) > self.max_bytes and file.tell() > 0:
+        if self._size + len(line) > self.max_bytes and self._size > 0:
             self.rotate()
             file = self._file or self._open()
         file.write(line)
+        self._size += len(line)
 
     def rotate(self) -> None:
         """``f`` → ``f.1`` → ``f.2`` …; the oldest beyond ``backups`` is removed."""

@@ -1,12 +1,24 @@
-"""``GET /metrics``: Prometheus metrics of the service (filled in with the metrics layer)."""
+"""``GET /metrics``: Prometheus metrics of the service, from a registry that belongs to this app."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
 
+from modelward.metrics import ChainCollector, create_registry, exposition
 from modelward.services.dataplane import DataPlane
 from modelward.settings import Settings
 
 
 def mount(app: FastAPI, plane: DataPlane, settings: Settings) -> None:
-    """Add the metrics route to ``app``."""
+    """Add the metrics route to ``app``; the registry is kept on ``app.state.metrics_registry``."""
+    registry = create_registry()
+    registry.register(ChainCollector(lambda: [endpoint.model for endpoint in plane.endpoints()]))
+    app.state.metrics_registry = registry
+
+    async def metrics(_: Request) -> Response:
+        body, content_type = exposition(registry)
+        return Response(body, media_type=content_type)
+
+    app.router.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
