@@ -90,5 +90,5 @@ def test_resigning_a_zip_replaces_the_signature(package: Path, keys: Keys) -> No
 
 def test_packaging_refuses_links_and_reserved_names(tmp_path: Path, model_files: Path) -> None:
     (model_files / "manifest.json").write_text("{}")
-    with pytest.raises(PackageFormatError, match="manifest.json"):
+    with pytest.raises(PackageFormatError, match=r"manifest\.json"):
         build_package(model_files, tmp_path / "x.zip", qualified_name="m", version="1")

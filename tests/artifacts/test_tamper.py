@@ -44,11 +44,11 @@ def marker(tmp_path: Path) -> Iterator[Path]:
 
 
 def _refused(package: Path, keys: Keys, error: type[Exception], match: str, **kwargs: object) -> None:
-    with pytest.raises(error, match=match) as caught:
-        with load_verified(package, keys.keyring(), **kwargs) as verified:  # type: ignore[arg-type]
-            for entry in verified.manifest.files:
-                if entry.format != "data":
-                    verified.load(entry.path)
+    with pytest.raises(error, match=match) as caught, \
+            load_verified(package, keys.keyring(), **kwargs) as verified:  # type: ignore[arg-type]
+        for entry in verified.manifest.files:
+            if entry.format != "data":
+                verified.load(entry.path)
     assert type(caught.value) is error
 
 
@@ -216,7 +216,7 @@ def test_file_changed_after_verification_is_refused_at_load(tmp_path: Path, mode
         size = (output / "model.joblib").stat().st_size
         payload = evil_pickle(marker)
         (output / "model.joblib").write_bytes(payload + b"\x00" * (size - len(payload)))
-        with pytest.raises(ManifestMismatch, match="'model.joblib' digest"):
+        with pytest.raises(ManifestMismatch, match=r"'model\.joblib' digest"):
             verified.load("model.joblib")
 
 
