@@ -44,18 +44,20 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def hash_stream(stream: BinaryIO, *, limit: int | None = None, progress: Progress | None = None,
-                sink: BinaryIO | None = None) -> tuple[str, int]:
+                sink: BinaryIO | None = None, overread: bool = True) -> tuple[str, int]:
     """Hash ``stream`` chunk by chunk; return (``sha256:<hex>``, bytes read).
 
     With ``limit``, stop after ``limit + 1`` bytes (the caller sees that the stream is longer than
-    declared). With ``sink``, every chunk is also written there (extract while hashing).
+    declared), or after exactly ``limit`` bytes when ``overread`` is False.
+    With ``sink``, every chunk is also written there (extract while hashing).
     """
     hasher = hashlib.sha256()
     buffer = bytearray(CHUNK_SIZE)
     view = memoryview(buffer)
     total = 0
-    while limit is None or total <= limit:
-        want = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit + 1 - total)
+    stop = None if limit is None else limit + (1 if overread else 0)
+    while stop is None or total < stop:
+        want = CHUNK_SIZE if stop is None else min(CHUNK_SIZE, stop - total)
         count = stream.readinto(view[:want])  # type: ignore[attr-defined]
         if not count:
             break

@@ -74,7 +74,8 @@ def read_legacy_zip(source: Source, secret: str) -> Any:
         mac = hmac.new(_legacy_key(secret), digestmod=hashlib.sha1)
         with reading(source, LEGACY_MEMBER) as stream, (scratch / LEGACY_PAYLOAD).open("wb") as sink:
             tee: Any = _Tee(stream, mac)
-            digest, count = hash_stream(tee, limit=size - _LEGACY_SIG_CHARS - 1, sink=sink)
+            digest, count = hash_stream(tee, limit=size - _LEGACY_SIG_CHARS - 1, sink=sink,
+                                        overread=False)
             trailer = stream.read(_LEGACY_SIG_CHARS + 2)
         expected = b"." + base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
         if count != size - _LEGACY_SIG_CHARS - 1 or not hmac.compare_digest(trailer, expected):
