@@ -16,7 +16,8 @@ def _fill(catalog: c.Catalog) -> None:
     c.register_version(catalog, model=model_info(), version=version_info(), actor="alice")
     c.register_version(catalog, model=model_info(), version=version_info("1.3.0", "sha256:cc"), actor="alice")
     c.register_version(catalog, model=model_info(
-        "fraud_detector", display_name="Fraud detector", description="Flags fraudulent card payments", owner="ana", line_of_business="cards",
+        "fraud_detector", display_name="Fraud detector", description="Flags fraudulent card payments",
+        owner="ana", line_of_business="cards",
         model_type="classifier", tags=("fraud",), readme="Uses gradient boosting on card transactions"),
         version=version_info("0.1.0", "sha256:ff"), actor="ana")
     c.record_deployment(catalog, info=c.DeploymentInfo(model="fraud_detector", version="0.1.0", target="kserve",

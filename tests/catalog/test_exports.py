@@ -20,7 +20,7 @@ from tests.catalog.conftest import model_info, version_info
 class _Atlas(BaseHTTPRequestHandler):
     received: list[tuple[str, dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         expected = "Basic " + base64.b64encode(b"admin:s3cret").decode()
         if self.headers.get("Authorization") != expected:
             self.send_response(401)
