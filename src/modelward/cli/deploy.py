@@ -1,16 +1,30 @@
-"""``modelward render``: manifests for Kubernetes, Seldon or KServe from a deployment file."""
+"""``modelward deploy``, ``deployments list|status|stop``, ``promote``, ``rollback`` and ``render``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from modelward.cli.common import console
-from modelward.deploy import RenderInputs, load_deployment, read_policies, render, to_files, to_stream
+from modelward.cli.common import console, err_console
+from modelward.deploy import (
+    TARGETS,
+    DeploymentSpec,
+    RenderInputs,
+    load_deployment,
+    parse_deployment,
+    read_policies,
+    render,
+    to_files,
+    to_stream,
+)
+from modelward.errors import ConfigurationError
+from modelward.services.deploy_state import StepReport
 
 DeploymentArg = Annotated[Path, typer.Argument(help="Deployment file (YAML).")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who deploys (default: the login name).")]
+KeyringOpt = Annotated[Path | None, typer.Option("--keyring", help="Trusted keys (default: $MODELWARD_KEYRING).")]
 
 
 def render_command(
@@ -36,6 +50,159 @@ def _manifest_target(target: str) -> str:
     return "kubernetes" if target == "local" else target
 
 
+def _show(report: StepReport) -> None:
+    mark = "ok  " if report.ok else "FAIL"
+    err_console().print(f"  {report.name:<9} {mark} {report.seconds:7.2f}s  {report.detail}", markup=False)
+
+
+def _orchestrator(keyring: Path | None, actor: str | None) -> Any:
+    from modelward import artifacts
+    from modelward import catalog as cat
+    from modelward.services.orchestrator import Orchestrator
+    from modelward.settings import load_settings
+
+    settings = load_settings(**({"keyring": keyring} if keyring else {}))
+    if settings.keyring is None:
+        raise ConfigurationError("no keyring: pass --keyring or set MODELWARD_KEYRING (trusted public keys)")
+    options: dict[str, Any] = {"progress": _show}
+    if actor:
+        options["actor"] = actor
+    return Orchestrator(settings=settings, catalog=cat.open_from_settings(settings),
+                        keyring=artifacts.Keyring.load(settings.keyring), **options)
+
+
+def _catalog() -> Any:
+    from modelward import catalog as cat
+    from modelward.settings import load_settings
+
+    return cat.open_from_settings(load_settings())
+
+
+def _spec(deployment: Path | None, flags: dict[str, Any]) -> DeploymentSpec:
+    given = {k: v for k, v in flags.items() if v is not None}
+    if deployment is None:
+        model: dict[str, Any] = {k: given.pop(k) for k in ("qualified_name", "class_path") if k in given}
+        if "version" in given:
+            model["version"] = given.pop("version")
+        return parse_deployment({**given, "model": model}, "command line")
+    spec = load_deployment(deployment)
+    model_changes = {"version": given.pop("version")} if "version" in given else {}
+    if "qualified_name" in given or "class_path" in given:
+        raise ConfigurationError("--model/--class-path only apply without a deployment file")
+    local = {"port": given.pop("port")} if "port" in given else {}
+    package = given.pop("package", None)
+    return parse_deployment({**spec.model_dump(mode="json"), **given,
+                             "model": {**spec.model.model_dump(mode="json"), **model_changes},
+                             "local": {**spec.local.model_dump(mode="json"), **local},
+                             **({"package": str(Path(package).resolve()) if "://" not in package else package}
+                                if package else {})}, str(deployment))
+
+
+def deploy(
+    deployment: Annotated[Path | None, typer.Argument(help="Deployment file (YAML); or give the flags.")] = None,
+    package: Annotated[str | None, typer.Option(help="Package: .zip path, folder, file:// or s3:// URI.")] = None,
+    target: Annotated[str | None, typer.Option(help=f"{' | '.join(TARGETS)}.")] = None,
+    environment: Annotated[str | None, typer.Option(help="development | staging | production.")] = None,
+    name: Annotated[str | None, typer.Option(help="Deployment name (without a file).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model qualified name (without a file).")] = None,
+    class_path: Annotated[str | None, typer.Option(help="Model class import path (without a file).")] = None,
+    version: Annotated[str | None, typer.Option(help="Version the package must hold.")] = None,
+    port: Annotated[int | None, typer.Option(help="Local port (0: a free one).")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="kubectl apply the manifests (current context).")] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for the manifests.")] = None,
+    keyring: KeyringOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Deploy a signed package: stage, verify, register, validate, serve, record."""
+    spec = _spec(deployment, {"package": package, "target": target, "environment": environment, "name": name,
+                              "qualified_name": model, "class_path": class_path, "version": version,
+                              "port": port})
+    err_console().print(f"deploying {spec.model.qualified_name} as '{spec.name}' to {spec.target}", markup=False)
+    outcome = _orchestrator(keyring, actor).deploy(spec, apply=apply, output=output)
+    view = outcome.deployment
+    console().print(f"deployment {view.id}: {view.model}@{view.version} {view.status} at {view.endpoint_url}",
+                    markup=False)
+
+
+def deployments_list(
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    status: Annotated[str | None, typer.Option(help="running | failed | replaced | stopped | pending.")] = None,
+) -> None:
+    """List deployments, newest first."""
+    from modelward import catalog as cat
+
+    page = cat.list_deployments(_catalog(), model=model, status=status)
+    for view in page.deployments:
+        console().print(f"{view.id}  {view.model}@{view.version}  {view.target:<10} {view.status:<8} "
+                        f"{view.deployed_at:%Y-%m-%d %H:%M:%S}  {view.endpoint_url}", markup=False)
+
+
+def deployments_status(name_or_id: Annotated[str, typer.Argument(help="Deployment name or id.")]) -> None:
+    """A deployment's record and, for a local one, its process."""
+    import json
+
+    from modelward import catalog as cat
+    from modelward.services.deploy_state import DeploymentState
+    from modelward.services.local_target import LocalTarget
+    from modelward.services.orchestrator import live_server
+    from modelward.settings import load_settings
+
+    settings = load_settings()
+    state = DeploymentState(settings.data_dir / "deployments")
+    ident = state.current(name_or_id) or name_or_id
+    document: dict[str, Any] = cat.get_deployment(cat.open_from_settings(settings),
+                                                  deployment_id=ident).model_dump(mode="json")
+    running = live_server(state, ident)
+    if running is not None:
+        document["process"] = LocalTarget().describe(running)
+    console().print(json.dumps(document, indent=2), markup=False)
+
+
+def deployments_stop(
+    name_or_id: Annotated[str, typer.Argument(help="Deployment name or id.")],
+    keyring: KeyringOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Stop a local deployment's server and record it stopped."""
+    view = _orchestrator(keyring, actor).stop(name_or_id)
+    console().print(f"deployment {view.id}: {view.status}", markup=False)
+
+
+def promote(
+    model: Annotated[str, typer.Argument(help="Model qualified name.")],
+    version: Annotated[str, typer.Argument(help="Version (must have passed validation).")],
+    to: Annotated[str, typer.Option("--to", help="staging | production.")] = "production",
+    keyring: KeyringOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Promote a validated version to staging or production (recorded)."""
+    if to not in ("staging", "production"):
+        raise ConfigurationError(f"--to: '{to}' is not staging or production")
+    view = _orchestrator(keyring, actor).promote(model, version, to)
+    console().print(f"{view.model}@{view.version} is now {view.stage}", markup=False)
+
+
+def rollback(
+    deployment: Annotated[str, typer.Argument(help="The deployment (id or name) to roll back.")],
+    keyring: KeyringOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Redeploy the version the deployment replaced, through every step (recorded)."""
+    orchestrator = _orchestrator(keyring, actor)
+    ident = orchestrator.state.current(deployment) or deployment
+    view = orchestrator.rollback(ident).deployment
+    console().print(f"deployment {view.id}: {view.model}@{view.version} {view.status} at {view.endpoint_url} "
+                    f"(rolled back from {ident})", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the deployment commands."""
+    app.command()(deploy)
+    group = typer.Typer(help="Deployments: list, status, stop.", no_args_is_help=True)
+    group.command("list")(deployments_list)
+    group.command("status")(deployments_status)
+    group.command("stop")(deployments_stop)
+    app.add_typer(group, name="deployments")
+    app.command()(promote)
+    app.command()(rollback)
     app.command("render")(render_command)

@@ -228,13 +228,7 @@ class Orchestrator:
     # --- local processes ----------------------------------------------------------------------
 
     def _running_of(self, deployment_id: str | None) -> Running | None:
-        if deployment_id is None:
-            return None
-        running = load_running(self.state.folder(deployment_id) / "running.json")
-        config = self.state.folder(deployment_id) / "rest_config.yaml"
-        if running is None or not is_our_server(running.pid, config):
-            return None
-        return running
+        return live_server(self.state, deployment_id) if deployment_id else None
 
     def running(self, deployment_id: str) -> Running | None:
         """The live local server of a deployment, if any."""
@@ -273,6 +267,15 @@ class Orchestrator:
             view = cat.update_deployment(self.catalog, deployment_id=ident, status=cat.DeploymentStatus.STOPPED,
                                          reason=f"stopped by {self.actor}", actor=self.actor)
         return view
+
+
+def live_server(state: DeploymentState, deployment_id: str) -> Running | None:
+    """The live local server of a deployment (``None`` when it is not running any more)."""
+    running = load_running(state.folder(deployment_id) / "running.json")
+    config = state.folder(deployment_id) / "rest_config.yaml"
+    if running is None or not is_our_server(running.pid, config):
+        return None
+    return running
 
 
 def _environment() -> dict[str, str]:
