@@ -1,0 +1,93 @@
+"""The deployment commands through ``modelward.cli.main.main`` (real keys, packages and servers)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from modelward import artifacts
+from modelward.cli.main import main
+from modelward.services.local_target import alive, stop_pid
+
+TOY = Path(__file__).resolve().parent.parent / "data" / "deploy" / "toy"
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A keyring, a signed toy package and a deployment file pointing at it; servers stopped after."""
+    keys = tmp_path / "keyring"
+    keys.mkdir()
+    generated = artifacts.generate_key(tmp_path, key_id="cli-key", keyring=artifacts.Keyring.load(keys))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.json").write_text('{"slope": 3.0, "intercept": 0.5}')
+    (folder / "validation.jsonl").write_text('{"input": {"x": 1}, "output": {"y": 3.5}}\n')
+    artifacts.build_package(folder, tmp_path / "toy.zip", qualified_name="toy_model", version="1.0.0",
+                            signer=artifacts.load_signer(generated.private_path))
+    document = yaml.safe_load((TOY / "deployment.yaml").read_text())
+    document.update(package=str(tmp_path / "toy.zip"), policies=str(TOY / "policies"))
+    document["model"]["python_path"] = [str(TOY)]
+    (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("MODELWARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MODELWARD_KEYRING", str(keys))
+    yield tmp_path
+    for pid_file in (tmp_path / "data").rglob("serve.pid"):
+        pid = int(pid_file.read_text())
+        if alive(pid):
+            stop_pid(pid)
+
+
+def test_deploy_status_list_stop(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", str(setup / "deployment.yaml"), "--actor", "ci"]) == 0
+    out, err = capsys.readouterr()
+    for step in ("stage", "verify", "register", "validate", "serve", "record"):
+        assert f"  {step}" in err
+    endpoint = out.strip().rsplit(" at ", 1)[1]
+    assert httpx.post(endpoint, json={"x": 2}, timeout=10).json() == {"y": 6.5}
+
+    assert main(["deployments", "status", "toy"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["status"] == "running" and status["process"]["ready"] is True
+    assert main(["deployments", "list"]) == 0
+    assert "toy_model@1.0.0" in capsys.readouterr().out
+    assert main(["promote", "toy_model", "1.0.0", "--to", "production", "--actor", "ci"]) == 0
+    assert "is now production" in capsys.readouterr().out
+    assert main(["deployments", "stop", "toy"]) == 0
+    assert "stopped" in capsys.readouterr().out
+    with pytest.raises(httpx.TransportError):
+        httpx.post(endpoint, json={"x": 2}, timeout=2)
+
+
+def test_kubernetes_target_renders_and_apply_without_kubectl_fails_clearly(
+        setup: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(setup))  # no kubectl on this PATH
+    manifests = setup / "manifests"
+    assert main(["deploy", str(setup / "deployment.yaml"), "--target", "kubernetes", "-o", str(manifests)]) == 0
+    assert "pending" in capsys.readouterr().out
+    assert sorted(p.name for p in manifests.iterdir())[0] == "00-namespace-model-services.yaml"
+    assert main(["deploy", str(setup / "deployment.yaml"), "--target", "kubernetes", "-o", str(manifests),
+                 "--apply"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: serve failed: kubectl is not installed (or not on PATH): cannot apply. The manifests are in " \
+           f"{manifests}; apply them yourself with `kubectl apply -f {manifests}`" in err
+
+
+def test_deploy_without_keyring_is_one_clear_line(setup: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODELWARD_KEYRING")
+    assert main(["deploy", str(setup / "deployment.yaml")]) == 1
+    assert "error: no keyring: pass --keyring or set MODELWARD_KEYRING" in capsys.readouterr().err
+
+
+def test_rollback_of_a_first_deployment_says_there_is_nothing(setup: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", str(setup / "deployment.yaml")]) == 0
+    capsys.readouterr()
+    assert main(["rollback", "toy"]) == 1
+    assert "replaced nothing: there is no version to roll back to" in capsys.readouterr().err
