@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from modelward.artifacts.sources import check_member_name
-from modelward.errors import ConfigurationError, StoreError, StoreUnavailable
+from modelward.errors import ConfigurationError, StoreError, StoreUnavailable, UnsafeArchive
 
 Progress = Callable[[int], None]
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -49,6 +49,14 @@ class ArtifactStore(Protocol):
         ...
 
 
+def check_key(key: str, where: str) -> None:
+    """Refuse object keys that could escape the store (``..``, absolute, backslashes)."""
+    try:
+        check_member_name(key, where)
+    except UnsafeArchive as exc:
+        raise StoreError(exc.message.replace("entry", "key", 1)) from None
+
+
 def _copy(source: Path, destination: Path, progress: Progress | None) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
@@ -73,7 +81,7 @@ class LocalStore:
         self.url = root.resolve().as_uri()
 
     def _path(self, key: str) -> Path:
-        check_member_name(key, f"store {self.url}")
+        check_key(key, f"store {self.url}")
         return self.root / key
 
     def put(self, source: Path, key: str, progress: Progress | None = None) -> str:
@@ -135,18 +143,21 @@ class S3Store:
                                               resolve_secret(secret_key, "secret key"), region)
 
     def _key(self, key: str) -> str:
-        check_member_name(key, f"store {self.url}")
+        check_key(key, f"store {self.url}")
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _call(self, what: str, function: Callable[[], Any]) -> Any:
         from boto3.exceptions import S3UploadFailedError
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
         where = f"{self.url} (endpoint {self.endpoint_url or 'AWS default'})"
         try:
             return function()
         except (EndpointConnectionError, ConnectionError) as exc:
             raise StoreUnavailable(f"store {where} cannot be reached while trying to {what}: {exc}") from None
+        except NoCredentialsError:
+            raise StoreError(f"store {where}: no credentials to {what} (set AWS_ACCESS_KEY_ID and "
+                             "AWS_SECRET_ACCESS_KEY, or pass ${VAR} references)") from None
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "?")
             raise StoreError(f"store {where}: {what} failed: {code}") from None
