@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,9 +11,24 @@ from typing import Any
 from modelward.errors import PolicyDenied, PolicyUnavailable
 
 
+class _Ids:
+    """A random per-process prefix and a counter; a forked child draws a new prefix."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(1)
+
+
+_IDS = _Ids()
+os.register_at_fork(after_in_child=_IDS.reset)
+
+
 def new_decision_id() -> str:
-    """A fresh, unique decision id."""
-    return uuid.uuid4().hex
+    """A fresh, unique decision id: a random per-process prefix and a counter (cheaper than uuid4)."""
+    return f"{_IDS.prefix}-{next(_IDS.counter):x}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,132 @@
+"""Policy benchmark: ``.venv/bin/python bench/policy.py [--seconds S] [--rounds R]``.
+
+Side by side in one run, on the insurance charges example model (trained here when its
+``model_files`` are missing) and the article's policy (verbatim, v0 syntax):
+
+1. decision latency (p50/p99) of the embedded engine (``EmbeddedEngine.evaluate``: JSON input,
+   ``allow`` + ``messages``, a Decision value);
+2. prediction throughput of the bare model, the model with ``PolicyDecorator`` (embedded engine,
+   input and output checked, decision log on), and with the ``opa`` engine against the Data API
+   stand-in server (the OPA binary cannot be installed here), in interleaved rounds;
+3. the latency each policy adds per prediction, and the ratio REST / embedded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+
+from insurance_charges.model import MODEL_FILE, InsuranceChargesModel  # noqa: E402
+from insurance_charges.schemas import InsuranceChargesModelInput  # noqa: E402
+
+from modelward.policy import DataApiServer, EmbeddedEngine, PolicyDecorator, read_bundle  # noqa: E402
+
+POLICIES = ROOT / "examples" / "insurance_charges" / "policies"
+CUSTOMER = {"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": False, "region": "northwest"}
+
+
+def model_file() -> Path:
+    """The example model's parameters, trained into bench/results when missing."""
+    if MODEL_FILE.is_file():
+        return MODEL_FILE
+    output = ROOT / "bench" / "results" / "insurance"
+    if not (output / "model.joblib").is_file():
+        subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(output)],
+                       cwd=ROOT / "examples", check=True, capture_output=True)
+    return output / "model.joblib"
+
+
+def decision_latency(n: int) -> tuple[float, float]:
+    """p50 and p99 of one embedded decision, in microseconds."""
+    engine = EmbeddedEngine(read_bundle([POLICIES]))
+    document = {"model_qualified_name": "insurance_charges_model", "model_version": "0.1.0",
+                "model_input": {**CUSTOMER, "age": 62, "smoker": True}, "model_output": {"charges": 12345.0}}
+    for _ in range(1000):
+        engine.evaluate("insurance_charges_model", document)
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter_ns()
+        engine.evaluate("insurance_charges_model", document)
+        samples.append(time.perf_counter_ns() - started)
+    samples.sort()
+    return samples[n // 2] / 1000, samples[int(n * 0.99)] / 1000
+
+
+def throughput(predict: Callable[[Any], Any], data: Any, seconds: float) -> float:
+    """Predictions per second of ``predict`` in a loop for ``seconds``."""
+    count, deadline = 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(20):
+            predict(data)
+        count += 20
+    return count / seconds
+
+
+def variants(path: Path, logs: Path, opa_url: str) -> dict[str, Any]:
+    """The model bare, with the embedded policy and with the opa policy."""
+    def decorated(**options: Any) -> Any:
+        decorator = PolicyDecorator(package="insurance_charges_model", reload_interval=0,
+                                    decision_log={"path": str(logs / f"{len(options)}.jsonl"), "queue_size": 100_000},
+                                    **options)
+        return decorator.set_model(InsuranceChargesModel(str(path)))
+
+    return {
+        "model alone": InsuranceChargesModel(str(path)),
+        "embedded policy": decorated(policies=[str(POLICIES)]),
+        "opa policy (REST)": decorated(engine="opa", opa_url=opa_url, policies=[str(POLICIES)]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0, help="Length of one timed run.")
+    parser.add_argument("--rounds", type=int, default=7, help="Interleaved rounds per variant.")
+    parser.add_argument("--decisions", type=int, default=50_000, help="Decisions timed for latency.")
+    args = parser.parse_args()
+    p50, p99 = decision_latency(args.decisions)
+    print(f"embedded decision latency (article policy): p50 {p50:.1f} us, p99 {p99:.1f} us")
+    server = DataApiServer(read_bundle([POLICIES]))
+    server.start()
+    data = InsuranceChargesModelInput(**CUSTOMER)
+    with tempfile.TemporaryDirectory() as logs:
+        runs = variants(model_file(), Path(logs), server.url)
+        rates: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, model in runs.items():
+                throughput(model.predict, data, 0.2)
+                rates[name].append(throughput(model.predict, data, args.seconds))
+        for model in runs.values():
+            if isinstance(model, PolicyDecorator):
+                model.close()
+    server.shutdown()
+    server.server_close()
+    report(p50, {name: statistics.median(values) for name, values in rates.items()})
+
+
+def report(p50: float, rates: dict[str, float]) -> None:
+    """Print throughput, the added latency per prediction, and the ratios."""
+    base = rates["model alone"]
+    print(f"{'variant':<20} {'predictions/s':>14} {'vs alone':>9} {'added us/prediction':>20}")
+    added: dict[str, float] = {}
+    for name, rate in rates.items():
+        added[name] = 1e6 / rate - 1e6 / base
+        print(f"{name:<20} {rate:>14.0f} {rate / base:>9.3f} {added[name]:>20.1f}")
+    cost = 1 - rates["embedded policy"] / base
+    ratio = added["opa policy (REST)"] / max(added["embedded policy"], 1e-9)
+    print(f"embedded policy costs {cost:.1%} of throughput (target <= 10%); "
+          f"REST adds {ratio:.0f}x the latency the embedded engine adds (target >= 20x); "
+          f"p50 decision {p50:.1f} us (target <= 20 us)")
+
+
+if __name__ == "__main__":
+    main()
