@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,11 @@ import joblib
 import numpy as np
 
 from insurance_charges.schemas import InsuranceChargesModelInput, InsuranceChargesModelOutput
+from modelward.artifacts import Keyring, load_verified
 from modelward.model import MLModel
+from modelward.settings import load_settings
 
+logger = logging.getLogger(__name__)
 MODEL_FILE = Path(__file__).parent / "model_files" / "model.joblib"
 
 
@@ -18,6 +22,22 @@ def to_row(data: InsuranceChargesModelInput) -> np.ndarray:
     """One input as the pipeline's single row (columns as in training)."""
     return np.array([[data.age, data.sex.value, data.bmi, data.children, data.smoker, data.region.value]],
                     dtype=object)
+
+
+def load_package(package: str, keyring: str | None, qualified_name: str) -> Any:
+    """Verify the signed package completely, then load ``model.joblib`` with its recorded allow-list."""
+    settings = load_settings()
+    ring_path = keyring or settings.keyring
+    if ring_path is None:
+        raise ValueError("a signed package needs a keyring: set `keyring` or MODELWARD_KEYRING")
+    secret = settings.legacy_hmac_secret.get_secret_value() if settings.legacy_hmac_secret else None
+    with load_verified(package, Keyring.load(ring_path), max_expansion_bytes=settings.max_expansion_bytes,
+                       endpoint_url=settings.s3_endpoint_url, legacy_secret=secret) as verified:
+        if verified.manifest.model.qualified_name != qualified_name:
+            raise ValueError(f"{package} holds model '{verified.manifest.model.qualified_name}', "
+                             f"not '{qualified_name}'")
+        logger.info("verified %s: signed by %s at %s", package, verified.key_id, verified.signed_at)
+        return verified.load("model.joblib")
 
 
 class InsuranceChargesModel(MLModel):
@@ -30,14 +50,25 @@ class InsuranceChargesModel(MLModel):
     input_schema = InsuranceChargesModelInput
     output_schema = InsuranceChargesModelOutput
 
-    def __init__(self, model_path: str | None = None) -> None:
+    def __init__(self, model_path: str | None = None, package: str | None = None,
+                 keyring: str | None = None) -> None:
+        """Load the parameters from a signed ``package`` (verified first), else from ``model_path``.
+
+        ``package`` is a package URI (path, ``file://`` or ``s3://``), verified with ``keyring``
+        (default: ``$MODELWARD_KEYRING``) before anything in it is deserialized. ``model_path`` reads a
+        bare joblib file for local development only.
+        """
+        if package:
+            self._pipeline: Any = load_package(package, keyring, self.qualified_name)
+            return
         path = Path(model_path) if model_path else MODEL_FILE
         if not path.is_file():
             raise FileNotFoundError(
                 f"model parameters not found at {path}; train them with "
                 "`python -m insurance_charges.train`"
             )
-        self._pipeline: Any = joblib.load(path)
+        logger.warning("loading UNVERIFIED model parameters from %s (configure a signed package instead)", path)
+        self._pipeline = joblib.load(path)
 
     def predict(self, data: InsuranceChargesModelInput) -> InsuranceChargesModelOutput:
         charges = float(self._pipeline.predict(to_row(data))[0])
