@@ -11,6 +11,7 @@ import regorus
 from modelward.errors import PolicyCompileError
 from modelward.policy import EmbeddedEngine, read_bundle
 from modelward.policy.decision import Decision
+from modelward.policy.embedded import thread_interpreters
 from tests.policy.helpers import ARTICLE_POLICIES, V1_POLICY, bundle_of, customer
 
 DENIED = "Prediction cannot be made if customer is a smoker over the age of 60."
@@ -84,12 +85,13 @@ def test_unknown_package_or_missing_allow_fails_closed() -> None:
 def test_runtime_error_fails_closed_and_the_interpreter_is_rebuilt() -> None:
     engine = EmbeddedEngine(bundle_of("package p\nallow if { x := 1 / input.d; x > 0 }\n"))
     assert engine.evaluate("p", {"d": 1}).allow is True
-    before = engine._slot.engine
+    before = engine.interpreter(engine.bundle.digest)
     decision = engine.evaluate("p", {"d": 0})
     assert decision.allow is False and "divide by zero" in (decision.error or "")
     assert "Stack backtrace" not in (decision.error or "")
+    assert engine.interpreter(engine.bundle.digest) is None
     assert engine.evaluate("p", {"d": 2}).allow is True
-    assert engine._slot.engine is not before
+    assert engine.interpreter(engine.bundle.digest) not in (None, before)
 
 
 def test_interpreter_panic_fails_closed_and_the_next_call_rebuilds() -> None:
@@ -108,10 +110,10 @@ def test_interpreter_panic_fails_closed_and_the_next_call_rebuilds() -> None:
     maker = threading.Thread(target=make)
     maker.start()
     ready.wait(10)
-    engine._slot.engine, engine._slot.digest = holder["engine"], engine.bundle.digest
+    thread_interpreters()[(engine.token, engine.bundle.digest)] = holder["engine"]
     decision = engine.evaluate("insurance_charges_model", customer(30, False))
     assert decision.allow is False and "PanicException" in (decision.error or "")
-    assert engine._slot.engine is None
+    assert engine.interpreter(engine.bundle.digest) is None
     assert engine.evaluate("insurance_charges_model", customer(30, False)).allow is True
     done.set()
     maker.join()

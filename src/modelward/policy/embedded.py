@@ -8,6 +8,7 @@ handed over as JSON text. Both Rego syntaxes load: a file is read as v1 when it 
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -43,29 +44,38 @@ def _add(engine: Any, item: PolicyFile, v0: bool) -> None:
     engine.add_policy(item.name, item.text)
 
 
-def add_module(engine: Any, item: PolicyFile, version: RegoVersion = "auto") -> None:
-    """Load one module, trying v1 syntax then v0 (``auto``); the error names the file."""
+def load_error(engine: Any, item: PolicyFile, version: RegoVersion = "auto") -> str | None:
+    """Load one module (``auto``: v1 syntax, else v0); the reason it failed, naming the file, or None.
+
+    Errors are returned, not raised: a traceback would keep the engine alive in its frames, and an
+    engine freed later by the garbage collector on another thread is a PyO3 error.
+    """
+    first = _try_add(engine, item, version == "v0")
+    if first is None or version != "auto" or "import rego.v1" in item.text:
+        return None if first is None else f"{item.name}: {first}"
+    second = _try_add(engine, item, True)
+    engine.set_rego_v0(False)
+    if second is None:
+        return None
+    return f"{item.name}: {second if 'import future.' in item.text else first}"
+
+
+def _try_add(engine: Any, item: PolicyFile, v0: bool) -> str | None:
     try:
-        _add(engine, item, version == "v0")
-        return
-    except Exception as first:
-        if version != "auto" or "import rego.v1" in item.text:
-            raise PolicyCompileError(f"{item.name}: {clean_error(first)}") from None
-        v1_error = clean_error(first)
-    try:
-        _add(engine, item, True)
-    except Exception as second:
-        shown = clean_error(second) if "import future." in item.text else v1_error
-        raise PolicyCompileError(f"{item.name}: {shown}") from None
-    finally:
-        engine.set_rego_v0(False)
+        _add(engine, item, v0)
+    except Exception as exc:
+        return clean_error(exc)
+    return None
 
 
 def compile_engine(bundle: PolicyBundle, version: RegoVersion = "auto") -> Any:
     """A regorus engine holding every module of ``bundle``; ``PolicyCompileError`` if one fails."""
     engine = regorus.Engine()
     for item in bundle.files:
-        add_module(engine, item, version)
+        problem = load_error(engine, item, version)
+        if problem is not None:
+            del engine
+            raise PolicyCompileError(problem)
     return engine
 
 
@@ -109,20 +119,32 @@ class Compiled:
     rules: dict[str, set[str]]
 
 
-class _Slot(threading.local):
-    engine: Any = None
-    digest: str | None = None
+_THREAD = threading.local()
+_PER_THREAD = 16  # interpreters a thread keeps (one per EmbeddedEngine and bundle); the oldest goes
+
+
+def thread_interpreters() -> dict[tuple[int, str], Any]:
+    """This thread's interpreters, keyed by (engine token, bundle digest).
+
+    They live with the thread, not with the ``EmbeddedEngine``: an engine object may be garbage
+    collected on any thread, but a regorus interpreter must be freed by the thread that made it.
+    """
+    engines: dict[tuple[int, str], Any] | None = getattr(_THREAD, "engines", None)
+    if engines is None:
+        engines = _THREAD.engines = {}
+    return engines
 
 
 class EmbeddedEngine:
     """Evaluates Rego in process; ``evaluate()`` never raises for a policy problem (it fails closed)."""
 
     name = "embedded"
+    _tokens = itertools.count(1)
 
     def __init__(self, bundle: PolicyBundle, rego_version: RegoVersion = "auto") -> None:
         self.rego_version: RegoVersion = rego_version
         self._active = self._compile(bundle)
-        self._slot = _Slot()
+        self.token = next(EmbeddedEngine._tokens)
 
     @property
     def bundle(self) -> PolicyBundle:
@@ -136,13 +158,26 @@ class EmbeddedEngine:
         """Compile ``bundle`` and make it the active one; on ``PolicyCompileError`` the old one stays."""
         self._active = self._compile(bundle)
 
+    def interpreter(self, digest: str) -> Any:
+        """This thread's interpreter for the bundle ``digest``, if it has one."""
+        return thread_interpreters().get((self.token, digest))
+
+    def discard(self) -> None:
+        """Forget this thread's interpreters of this engine (they are rebuilt when needed)."""
+        engines = thread_interpreters()
+        for key in [key for key in engines if key[0] == self.token]:
+            del engines[key]
+
     def _engine(self, active: Compiled) -> Any:
-        slot = self._slot
-        if slot.engine is None or slot.digest != active.bundle.digest:
-            slot.engine = None
-            slot.engine = compile_engine(active.bundle, self.rego_version)
-            slot.digest = active.bundle.digest
-        return slot.engine
+        key = (self.token, active.bundle.digest)
+        engines = thread_interpreters()
+        engine = engines.get(key)
+        if engine is None:
+            self.discard()
+            if len(engines) >= _PER_THREAD:
+                del engines[next(iter(engines))]
+            engine = engines[key] = compile_engine(active.bundle, self.rego_version)
+        return engine
 
     def evaluate(self, query: str, input: Mapping[str, Any]) -> Decision:
         """Evaluate ``<query>.allow`` and ``<query>.messages`` on ``input``."""
@@ -158,7 +193,7 @@ class EmbeddedEngine:
         except BaseException as exc:
             if isinstance(exc, _FATAL):
                 raise
-            self._slot.engine = None  # rebuilt on the next call: the interpreter may be unusable
+            self.discard()  # rebuilt on the next call: the interpreter may be unusable
             error = f"{type(exc).__name__}: {clean_error(exc)}"
             return Decision.failed(policy, digest, error, time.perf_counter() - started)
         return interpret(allow, messages, policy, digest, time.perf_counter() - started)
