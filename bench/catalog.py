@@ -8,7 +8,6 @@ The PostgreSQL database is created with a random name and dropped at the end.
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import secrets
 import statistics
@@ -23,8 +22,8 @@ import sqlalchemy as sa
 from modelward import catalog as c
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-WORDS = ("fraud churn pricing insurance credit risk demand forecast image text ranking recommend "
-         "anomaly sensor claims retention marketing supply energy").split()
+WORDS = ["fraud", "churn", "pricing", "insurance", "credit", "risk", "demand", "forecast", "image", "text",
+         "ranking", "recommend", "anomaly", "sensor", "claims", "retention", "marketing", "supply", "energy"]
 OWNERS = [f"owner{i}" for i in range(50)]
 LOBS = ["pricing", "cards", "claims", "marketing", "operations"]
 TARGETS = ["local", "kubernetes", "seldon", "kserve"]
