@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +61,15 @@ def decision_latency(n: int) -> tuple[float, float]:
     return samples[n // 2] / 1000, samples[int(n * 0.99)] / 1000
 
 
-def throughput(predict: Callable[[Any], Any], data: Any, seconds: float) -> float:
-    """Predictions per second of ``predict`` in a loop for ``seconds``."""
-    count, deadline = 0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for _ in range(20):
-            predict(data)
-        count += 20
-    return count / seconds
+def interleaved(runs: dict[str, Any], data: Any, n: int) -> dict[str, list[float]]:
+    """Per-call seconds of each variant, called in turn (A, B, C, A, B, C...) so load drift cancels."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(n):
+        for name, model in runs.items():
+            started = time.perf_counter()
+            model.predict(data)
+            times[name].append(time.perf_counter() - started)
+    return times
 
 
 def variants(path: Path, logs: Path, opa_url: str) -> dict[str, Any]:
@@ -89,8 +89,7 @@ def variants(path: Path, logs: Path, opa_url: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="Length of one timed run.")
-    parser.add_argument("--rounds", type=int, default=7, help="Interleaved rounds per variant.")
+    parser.add_argument("--predictions", type=int, default=2000, help="Timed predictions per variant.")
     parser.add_argument("--decisions", type=int, default=50_000, help="Decisions timed for latency.")
     args = parser.parse_args()
     p50, p99 = decision_latency(args.decisions)
@@ -100,27 +99,26 @@ def main() -> None:
     data = InsuranceChargesModelInput(**CUSTOMER)
     with tempfile.TemporaryDirectory() as logs:
         runs = variants(model_file(), Path(logs), server.url)
-        rates: dict[str, list[float]] = {name: [] for name in runs}
-        for _ in range(args.rounds):
-            for name, model in runs.items():
-                throughput(model.predict, data, 0.2)
-                rates[name].append(throughput(model.predict, data, args.seconds))
+        interleaved(runs, data, 200)  # warm up: interpreters, connections
+        times = interleaved(runs, data, args.predictions)
         for model in runs.values():
             if isinstance(model, PolicyDecorator):
                 model.close()
     server.shutdown()
     server.server_close()
-    report(p50, {name: statistics.median(values) for name, values in rates.items()})
+    report(p50, times)
 
 
-def report(p50: float, rates: dict[str, float]) -> None:
-    """Print throughput, the added latency per prediction, and the ratios."""
+def report(p50: float, times: dict[str, list[float]]) -> None:
+    """Print throughput (one thread, from the mean), the added median latency, and the ratios."""
+    rates = {name: 1 / statistics.fmean(values) for name, values in times.items()}
+    medians = {name: statistics.median(values) * 1e6 for name, values in times.items()}
     base = rates["model alone"]
-    print(f"{'variant':<20} {'predictions/s':>14} {'vs alone':>9} {'added us/prediction':>20}")
+    print(f"{'variant':<20} {'predictions/s':>14} {'vs alone':>9} {'median us':>10} {'added us':>9}")
     added: dict[str, float] = {}
     for name, rate in rates.items():
-        added[name] = 1e6 / rate - 1e6 / base
-        print(f"{name:<20} {rate:>14.0f} {rate / base:>9.3f} {added[name]:>20.1f}")
+        added[name] = medians[name] - medians["model alone"]
+        print(f"{name:<20} {rate:>14.0f} {rate / base:>9.3f} {medians[name]:>10.1f} {added[name]:>9.1f}")
     cost = 1 - rates["embedded policy"] / base
     ratio = added["opa policy (REST)"] / max(added["embedded policy"], 1e-9)
     print(f"embedded policy costs {cost:.1%} of throughput (target <= 10%); "

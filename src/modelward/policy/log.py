@@ -1,7 +1,8 @@
 """The decision log: one JSON line per policy decision, written by a background thread.
 
 Predictions never wait for the disk: ``record()`` puts the decision on a bounded queue
-(``queue_size`` entries) and returns. When the writer cannot keep up and the queue is full, the
+(``queue_size`` entries) and returns; the writer wakes up at most every 20 ms and writes
+what has accumulated in one batch. When the writer cannot keep up and the queue is full, the
 record is dropped, counted (``dropped``, exported as ``modelward_policy_decision_log_dropped_total``)
 and a warning is logged, so a loss is never silent. Files rotate at ``max_bytes``
 (``decisions.jsonl`` → ``decisions.jsonl.1`` …, keeping ``backups`` old files).
@@ -14,6 +15,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +28,7 @@ from modelward.policy.decision import Decision
 
 logger = logging.getLogger(__name__)
 MASK = "***"
+BATCH_PAUSE = 0.02
 
 
 @dataclass(frozen=True)
@@ -161,12 +164,13 @@ class DecisionLog:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while len(batch) < 512 and not self._queue.empty():
+            while len(batch) < 4096 and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             stop = _STOP in batch
             self._write([item for item in batch if isinstance(item, DecisionRecord)])
             if stop:
                 return
+            time.sleep(BATCH_PAUSE)  # wake up at most ~50 times a second: predictions keep the GIL
 
     def _write(self, batch: list[DecisionRecord]) -> None:
         try:
