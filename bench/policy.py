@@ -7,7 +7,8 @@ Side by side in one run, on the insurance charges example model (trained here wh
    ``allow`` + ``messages``, a Decision value);
 2. prediction throughput of the bare model, the model with ``PolicyDecorator`` (embedded engine,
    input and output checked, decision log on), and with the ``opa`` engine against the Data API
-   stand-in server (the OPA binary cannot be installed here), in interleaved rounds;
+   stand-in server in its own process, like a sidecar (the OPA binary cannot be installed here),
+   called in turn so that load drift cancels;
 3. the latency each policy adds per prediction, and the ratio REST / embedded.
 """
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 from insurance_charges.model import MODEL_FILE, InsuranceChargesModel  # noqa: E402
 from insurance_charges.schemas import InsuranceChargesModelInput  # noqa: E402
 
-from modelward.policy import DataApiServer, EmbeddedEngine, PolicyDecorator, read_bundle  # noqa: E402
+from modelward.policy import EmbeddedEngine, OpaEngine, PolicyDecorator, read_bundle  # noqa: E402
 
 POLICIES = ROOT / "examples" / "insurance_charges" / "policies"
 CUSTOMER = {"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": False, "region": "northwest"}
@@ -59,6 +60,35 @@ def decision_latency(n: int) -> tuple[float, float]:
         samples.append(time.perf_counter_ns() - started)
     samples.sort()
     return samples[n // 2] / 1000, samples[int(n * 0.99)] / 1000
+
+
+SIDECAR = (
+    "import sys; from pathlib import Path; from modelward.policy import DataApiServer, read_bundle; "
+    "server = DataApiServer(read_bundle([Path(sys.argv[1])])); print(server.url, flush=True); "
+    "server.serve_forever()"
+)
+
+
+def start_sidecar() -> subprocess.Popen[str]:
+    """The Data API stand-in in its own process, as an OPA sidecar would be (stopped by PID)."""
+    return subprocess.Popen([sys.executable, "-c", SIDECAR, str(POLICIES)], stdout=subprocess.PIPE, text=True)
+
+
+def decision_pair(url: str, n: int) -> tuple[float, float]:
+    """Median seconds of one decision, embedded vs OPA REST, interleaved call by call."""
+    bundle = read_bundle([POLICIES])
+    engines = [EmbeddedEngine(bundle), OpaEngine(url)]
+    document = {"model_qualified_name": "insurance_charges_model", "model_version": "0.1.0",
+                "model_input": CUSTOMER, "model_output": {"charges": 12345.0}}
+    times: list[list[float]] = [[], []]
+    for index in range(n + 200):
+        for slot, engine in enumerate(engines):
+            started = time.perf_counter()
+            engine.evaluate("insurance_charges_model", document)
+            if index >= 200:
+                times[slot].append(time.perf_counter() - started)
+    engines[1].close()
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def interleaved(runs: dict[str, Any], data: Any, n: int) -> dict[str, list[float]]:
@@ -94,18 +124,21 @@ def main() -> None:
     args = parser.parse_args()
     p50, p99 = decision_latency(args.decisions)
     print(f"embedded decision latency (article policy): p50 {p50:.1f} us, p99 {p99:.1f} us")
-    server = DataApiServer(read_bundle([POLICIES]))
-    server.start()
+    server = start_sidecar()
+    url = server.stdout.readline().strip() if server.stdout else ""
+    embedded, rest = decision_pair(url, 5000)
+    print(f"one decision, interleaved: embedded {embedded * 1e6:.1f} us, OPA REST (stand-in server) "
+          f"{rest * 1e6:.1f} us: {rest / embedded:.0f}x")
     data = InsuranceChargesModelInput(**CUSTOMER)
     with tempfile.TemporaryDirectory() as logs:
-        runs = variants(model_file(), Path(logs), server.url)
+        runs = variants(model_file(), Path(logs), url)
         interleaved(runs, data, 200)  # warm up: interpreters, connections
         times = interleaved(runs, data, args.predictions)
         for model in runs.values():
             if isinstance(model, PolicyDecorator):
                 model.close()
-    server.shutdown()
-    server.server_close()
+    server.terminate()
+    server.wait(10)
     report(p50, times)
 
 
