@@ -77,7 +77,7 @@ def start_sidecar() -> subprocess.Popen[str]:
 def decision_pair(url: str, n: int) -> tuple[float, float]:
     """Median seconds of one decision, embedded vs OPA REST, interleaved call by call."""
     bundle = read_bundle([POLICIES])
-    engines = [EmbeddedEngine(bundle), OpaEngine(url)]
+    engines = [EmbeddedEngine(bundle), OpaEngine(url, timeout=5)]
     document = {"model_qualified_name": "insurance_charges_model", "model_version": "0.1.0",
                 "model_input": CUSTOMER, "model_output": {"charges": 12345.0}}
     times: list[list[float]] = [[], []]
@@ -113,7 +113,7 @@ def variants(path: Path, logs: Path, opa_url: str) -> dict[str, Any]:
     return {
         "model alone": InsuranceChargesModel(str(path)),
         "embedded policy": decorated(policies=[str(POLICIES)]),
-        "opa policy (REST)": decorated(engine="opa", opa_url=opa_url, policies=[str(POLICIES)]),
+        "opa policy (REST)": decorated(engine="opa", opa_url=opa_url, timeout=5, policies=[str(POLICIES)]),
     }
 
 
