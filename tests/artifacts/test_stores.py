@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelward.artifacts import S3Store, load_verified, open_store
+from modelward.artifacts import S3Store, load_verified, open_store, read_manifest
 from modelward.errors import ConfigurationError, StoreError, StoreUnavailable
 from tests.artifacts.conftest import Keys
 from tests.conftest import free_port
@@ -71,6 +71,7 @@ def test_s3_push_and_verified_load(s3_endpoint: str, package: Path, keys: Keys, 
         assert verified.key_id == "team-2026"
         assert verified.load("model.joblib") is not None
     assert list((tmp_path / "cache").iterdir()) == [], "the downloaded copy is deleted on close"
+    assert read_manifest(uri, endpoint_url=s3_endpoint).model.qualified_name == "toy_model"
 
 
 @pytest.mark.integration

@@ -197,10 +197,17 @@ def _read_member(package: Path, name: str, limit: int) -> bytes | None:
         source.close()
 
 
-def read_manifest(uri: Path | str) -> Manifest:
-    """The manifest of a local package, NOT verified: for display only (``modelward package inspect``)."""
-    path = Path(os.fspath(uri).removeprefix("file://"))
-    data = _read_member(path, MANIFEST_NAME, 16 * 1024 * 1024)
+def read_manifest(uri: Path | str, *, endpoint_url: str | None = None) -> Manifest:
+    """The manifest of a package (path, ``file://`` or ``s3://``), NOT verified: for display only."""
+    from modelward.artifacts.loader import fetch
+    from modelward.artifacts.stores import remove_tree
+
+    path, scratch = fetch(os.fspath(uri), endpoint_url=endpoint_url)
+    try:
+        data = _read_member(path, MANIFEST_NAME, 16 * 1024 * 1024)
+    finally:
+        if scratch is not None:
+            remove_tree(scratch)
     if data is None:
         raise PackageFormatError(f"{path}: has no {MANIFEST_NAME}")
     return parse_manifest(data, f"{path}/{MANIFEST_NAME}")

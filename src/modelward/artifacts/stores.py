@@ -109,6 +109,8 @@ class LocalStore:
 
     def size(self, key: str) -> int:
         """The file's size."""
+        if not self.exists(key):
+            raise StoreError(f"{self.url}: no object '{key}'")
         return self._path(key).stat().st_size
 
     def local_path(self, key: str) -> Path:
