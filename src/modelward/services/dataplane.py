@@ -6,9 +6,13 @@ HTTP layers parse nothing themselves: they hand request bytes to ``DataPlane`` a
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -209,3 +213,60 @@ def load_into(plane: DataPlane, build: Callable[[], list[LoadedModel]]) -> None:
         raise
     with plane.status.lock:
         plane.status.started = True
+
+
+class ThreadHandoff:
+    """Runs functions in worker threads for an event loop, handing them over in batches.
+
+    Every hand-over between the event loop and a thread is a switch of the GIL, and on a busy
+    process each switch can wait for the interpreter's switch interval. So calls made during one
+    turn of the loop go to a worker thread together, and their results come back together (at
+    least every ``flush_after`` seconds, so that a slow call does not hold back finished ones).
+    Batches run in parallel on up to ``workers`` threads; each call runs in its caller's context.
+    """
+
+    def __init__(self, workers: int = 40, *, flush_after: float = 0.0005, name: str = "modelward-predict") -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._flush_after = flush_after
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a worker thread, in the caller's context; its result or exception."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._dispatch, loop)
+        pending.append((contextvars.copy_context(), fn, args, future))
+        return await future
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._executor.submit(self._work, loop, self._pending.pop(loop))
+
+    def _work(self, loop: asyncio.AbstractEventLoop, batch: list[_Call]) -> None:
+        done: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        last = time.perf_counter()
+        for context, fn, args, future in batch:
+            try:
+                done.append((future, context.run(fn, *args), None))
+            except BaseException as exc:  # handed to the awaiting coroutine, which raises it
+                done.append((future, None, exc))
+            if time.perf_counter() - last >= self._flush_after:
+                loop.call_soon_threadsafe(_settle, done)
+                done, last = [], time.perf_counter()
+        if done:
+            loop.call_soon_threadsafe(_settle, done)
+
+
+_Call = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+def _settle(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in done:
+        if future.cancelled():
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)

@@ -8,15 +8,12 @@ models' schemas by ``modelward.serving.openapi``.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 import logging.config
 import os
 import threading
-import uuid
+import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from modelward.errors import ConfigurationError, ModelwardError, PayloadTooLarge, RequestError, UnsupportedMediaType
 from modelward.model.context import request_id
 from modelward.services.config import ServiceConfig, dotted, load_config
-from modelward.services.dataplane import Answer, DataPlane, ModelEndpoint, load_into
+from modelward.services.dataplane import Answer, DataPlane, ModelEndpoint, ThreadHandoff, load_into
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import build_models
 from modelward.serving import health, metrics_routes
@@ -159,9 +156,9 @@ def _add_routes(app: ServiceApp, plane: DataPlane, settings: Settings) -> None:
     app.router.add_route("/api/models", models, methods=["GET"], include_in_schema=False)
     app.router.add_route("/api/models/{qualified_name}/metadata", metadata, methods=["GET"],
                          include_in_schema=False)
-    executor = ThreadPoolExecutor(max_workers=40, thread_name_prefix="modelward-predict")
+    threads = ThreadHandoff()
     for action, batch in (("prediction", False), ("predictions", True)):
-        endpoint = PredictionEndpoint(plane, settings.max_body_bytes, executor, batch=batch)
+        endpoint = PredictionEndpoint(plane, settings.max_body_bytes, threads, batch=batch)
         app.prediction_endpoints[action] = endpoint
         app.router.routes.append(Route(f"/api/models/{{qualified_name}}/{action}", endpoint, methods=["POST"],
                                        include_in_schema=False))
@@ -181,6 +178,8 @@ class ServiceApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prediction_endpoints: dict[str, PredictionEndpoint] = {}
+        self._modelward_otel = False
+        self._modelward_otel_checked_at = -1e9
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self._direct(scope)
@@ -203,8 +202,13 @@ class ServiceApp(FastAPI):
         return endpoint
 
     def _telemetry_on(self) -> bool:
-        telemetry = getattr(self, "_native_telemetry", None)  # FastAPI >= 0.13x instruments requests
-        return telemetry is not None and bool(telemetry.enabled())
+        """Whether FastAPI's OpenTelemetry instrumentation is on (looked up at most once a second)."""
+        now = time.monotonic()
+        if now >= self._modelward_otel_checked_at + 1.0:
+            telemetry = getattr(self, "_native_telemetry", None)  # newer FastAPI instruments requests
+            self._modelward_otel = telemetry is not None and bool(telemetry.enabled())
+            self._modelward_otel_checked_at = now
+        return self._modelward_otel
 
 
 _MODELS_PREFIX = "/api/models/"
@@ -218,19 +222,19 @@ class _Disconnected(Exception):
 class PredictionEndpoint:
     """``POST /api/models/{qualified_name}/prediction`` (or ``predictions``) as a raw ASGI app.
 
-    ``execution: inline`` models predict on the event loop; the others in ``executor``'s threads,
-    with the request's context (its request id) copied along.
+    ``execution: inline`` models predict on the event loop; the others in worker threads of
+    ``threads``, with the request's context (its request id) copied along.
     """
 
-    def __init__(self, plane: DataPlane, limit: int, executor: Executor, *, batch: bool) -> None:
+    def __init__(self, plane: DataPlane, limit: int, threads: ThreadHandoff, *, batch: bool) -> None:
         self.plane = plane
         self.limit = limit
-        self.executor = executor
+        self.threads = threads
         self.batch = batch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _request_headers(scope)
-        rid = headers.get(b"x-request-id") or uuid.uuid4().hex
+        rid = headers.get(b"x-request-id") or new_request_id()
         token = request_id.set(rid)
         answer: Answer | Response
         try:
@@ -266,8 +270,16 @@ class PredictionEndpoint:
     async def _run(self, endpoint: ModelEndpoint, fn: Callable[[ModelEndpoint, Any], Answer], arg: Any) -> Answer:
         if endpoint.inline:
             return fn(endpoint, arg)
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self.executor, context.run, fn, endpoint, arg)
+        answer: Answer = await self.threads.run(fn, endpoint, arg)
+        return answer
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, without building a ``uuid.UUID``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
 
 
 def _request_headers(scope: Scope) -> dict[bytes, str]:
