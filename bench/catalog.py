@@ -2,7 +2,9 @@
 
 Times ``search`` (text + filters) and ``record_deployment`` (one write, with its audit event) through
 the public API, side by side. Run: ``.venv/bin/python bench/catalog.py`` (``--small`` for a quick run).
-The PostgreSQL database is created with a random name and dropped at the end.
+The PostgreSQL database is created with a random name and dropped at the end. While iterating,
+``--reuse KEY`` keeps both databases (``<tmp>/modelward-bench-KEY.db`` and ``mw_bench_KEY``) and loads
+them only when empty; an existing catalog is migrated first (``--drop KEY`` removes them).
 """
 
 from __future__ import annotations
@@ -86,9 +88,22 @@ def load(catalog: c.Catalog, n_models: int, per_model: int, n_deployments: int) 
     else:
         with catalog.engine.begin() as conn:
             conn.execute(sa.insert(s.Deployment), [dict(zip(DEP_COLUMNS, r, strict=True)) for r in rows])
+    _settle(catalog)
+    return time.perf_counter() - began
+
+
+def _settle(catalog: c.Catalog) -> None:
+    """Statistics, visibility map and a checkpoint, so the timings see a settled database (as
+    autovacuum and the checkpointer leave it), not the aftermath of the bulk load."""
+    if catalog.dialect == "postgresql":
+        with catalog.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+            conn.exec_driver_sql("CHECKPOINT")
+        return
     with catalog.engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
-    return time.perf_counter() - began
+    with catalog.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _copy(catalog: c.Catalog, rows: list[tuple[object, ...]]) -> None:
@@ -146,10 +161,21 @@ def _models_name(catalog: c.Catalog, model_id: int) -> str:
     return _NAMES[model_id]
 
 
+def _is_loaded(catalog: c.Catalog) -> bool:
+    with catalog.engine.connect() as conn:
+        return bool(conn.execute(sa.text("SELECT count(*) FROM models")).scalar())
+
+
 def run(url: str, args: argparse.Namespace) -> dict[str, float]:
+    began = time.perf_counter()
     catalog = c.open_catalog(url, migrate=True)
+    migrated = time.perf_counter() - began
     try:
-        loaded = load(catalog, args.models, args.versions // args.models, args.deployments)
+        if args.reuse and _is_loaded(catalog):
+            print(f"reusing {url} (migrated in {migrated:.1f} s)", flush=True)
+            loaded = float("nan")
+        else:
+            loaded = load(catalog, args.models, args.versions // args.models, args.deployments)
         _NAMES.clear()
         result = measure(catalog, args.models, args.versions // args.models, args.runs)
         return {"load_s": loaded, **result}
@@ -164,28 +190,66 @@ def main() -> None:
     parser.add_argument("--deployments", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--small", action="store_true", help="10x smaller, for a quick check")
+    parser.add_argument("--reuse", metavar="KEY", help="keep the databases under KEY and reuse them")
+    parser.add_argument("--drop", metavar="KEY", help="remove the databases kept under KEY and exit")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="run one backend only")
     args = parser.parse_args()
+    if args.drop:
+        _drop_kept(args.drop)
+        return
     if args.small:
         args.models, args.versions, args.deployments = 1000, 10_000, 100_000
     results: dict[str, dict[str, float]] = {}
+    if args.only != "postgresql":
+        results["sqlite"] = _run_sqlite(args)
+    if args.only != "sqlite":
+        results["postgresql"] = _run_postgres(args)
+    _report(results, args)
+
+
+def _kept_file(key: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"modelward-bench-{key}.db"
+
+
+def _run_sqlite(args: argparse.Namespace) -> dict[str, float]:
+    if args.reuse:
+        return run(f"sqlite:///{_kept_file(args.reuse)}", args)
     with tempfile.TemporaryDirectory() as tmp:
-        results["sqlite"] = run(f"sqlite:///{Path(tmp) / 'bench.db'}", args)
-    name = f"mw_bench_{secrets.token_hex(4)}"
+        return run(f"sqlite:///{Path(tmp) / 'bench.db'}", args)
+
+
+def _run_postgres(args: argparse.Namespace) -> dict[str, float]:
+    name = f"mw_bench_{args.reuse or secrets.token_hex(4)}"
     admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
+        if not exists:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
     try:
-        results["postgresql"] = run(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args)
+        return run(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if not args.reuse:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
-    _report(results, args)
+
+
+def _drop_kept(key: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{_kept_file(key)}{suffix}").unlink(missing_ok=True)
+    admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS mw_bench_{key} WITH (FORCE)")
+    admin.dispose()
 
 
 def _report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     print(f"{args.versions:,} versions of {args.models:,} models, {args.deployments:,} deployments, "
           f"{args.runs} timed calls each")
+    if len(results) == 1:
+        for key, value in next(iter(results.values())).items():
+            print(f"{key:28}{value:>10.2f}")
+        return
     print(f"{'':28}{'SQLite':>10}{'PostgreSQL':>12}{'PG/SQLite':>11}")
     rows = [("bulk load (s)", "load_s"), ("search text+filters p50 (ms)", "search_p50"),
             ("search text+filters p95 (ms)", "search_p95"), ("search text only p50 (ms)", "text_p50"),

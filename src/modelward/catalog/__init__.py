@@ -7,6 +7,7 @@ none imports another modelward layer. The CLI and the REST API call these one to
 
 from __future__ import annotations
 
+from modelward.catalog.attempts import record_failed_attempt
 from modelward.catalog.audit import AuditEventView, AuditReport
 from modelward.catalog.audit import events as audit_events
 from modelward.catalog.audit import verify as verify_audit
@@ -20,6 +21,7 @@ from modelward.catalog.db import (
     upgrade,
 )
 from modelward.catalog.inputs import (
+    AttemptInfo,
     DatasetRef,
     DeploymentInfo,
     DeploymentStatus,
@@ -57,6 +59,7 @@ from modelward.catalog.views import DeploymentView, ModelView, VersionView
 
 __all__ = [
     "Action",
+    "AttemptInfo",
     "AuditEventView",
     "AuditReport",
     "Catalog",
@@ -98,6 +101,7 @@ __all__ = [
     "open_from_settings",
     "parse_ref",
     "record_deployment",
+    "record_failed_attempt",
     "register_version",
     "revoke_token",
     "search",

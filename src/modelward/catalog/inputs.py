@@ -120,6 +120,25 @@ class DeploymentInfo(_Frozen):
     deployed_at: datetime | None = None
 
 
+class AttemptInfo(_Frozen):
+    """A failed deployment attempt that never reached a registered version (e.g. refused at verify).
+
+    ``version`` is the version the deployment file or package claimed, when known; ``step`` is the
+    step that failed (``stage``, ``verify``, ...) and ``reason`` what went wrong.
+    """
+
+    model: str = Field(min_length=1, max_length=200)
+    version: str = Field(default="", max_length=100)
+    source_uri: str = Field(default="", max_length=1000)
+    target: Target
+    environment: str = Field(default="", max_length=100)
+    host_detail: str = Field(default="", max_length=1000)
+    step: str = Field(min_length=1, max_length=50)
+    reason: str = Field(min_length=1)
+    attempt_id: str | None = Field(default=None, min_length=1, max_length=64)
+    attempted_at: datetime | None = None
+
+
 def parse_ref(ref: str) -> tuple[str, str]:
     """Split ``model@version`` into its two parts (``CatalogError`` when it is not of that shape)."""
     name, sep, version = ref.rpartition("@")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, Select, func, literal, select, union_all
+from sqlalchemy.orm import Session, selectinload
 
 from modelward.catalog import schema as s
+from modelward.catalog.attempts import find_attempt
 from modelward.catalog.db import Catalog
 from modelward.catalog.records import find_model, find_version
 from modelward.catalog.views import (
@@ -57,11 +59,14 @@ def list_models(catalog: Catalog, *, limit: int = 100, offset: int = 0) -> list[
 
 
 def get_deployment(catalog: Catalog, *, deployment_id: str) -> DeploymentView:
-    """One deployment, or ``NotFound``."""
+    """One deployment (or failed attempt of an unregistered version), or ``NotFound``."""
     with catalog.read() as session:
         row = session.get(s.Deployment, deployment_id)
         if row is None:
-            raise NotFound(f"deployment '{deployment_id}' is not in the catalog")
+            attempt = find_attempt(session, deployment_id)
+            if attempt is None:
+                raise NotFound(f"deployment '{deployment_id}' is not in the catalog")
+            return attempt
         return deployment_view(row, row.version.model.qualified_name, row.version.version)
 
 
@@ -74,23 +79,104 @@ class DeploymentPage(BaseModel):
     deployments: list[DeploymentView]
 
 
+@dataclass(frozen=True)
+class _Filters:
+    model: str | None
+    version: str | None
+    since: datetime | None
+    until: datetime | None
+    environment: str | None
+    target: str | None
+    status: str | None
+
+
 def list_deployments(catalog: Catalog, *, model: str | None = None, version: str | None = None,
                      since: datetime | None = None, until: datetime | None = None,
                      environment: str | None = None, target: str | None = None, status: str | None = None,
                      limit: int = 100, offset: int = 0) -> DeploymentPage:
-    """Which versions were deployed when and where: deployments matching every given filter."""
+    """Which versions were deployed when and where: deployments matching every given filter.
+
+    Failed attempts of versions that were never registered count as ``failed`` deployments.
+    """
+    wanted = _Filters(model, version, since, until, environment, target, status)
+    with catalog.read() as session:
+        deployed = _deployed(session, wanted)
+        attempted = _attempted(wanted)
+        tried = session.scalar(select(func.count()).select_from(attempted.subquery())) if attempted is not None else 0
+        if deployed is None and not tried:
+            find_model(session, model or "")  # raises NotFound naming the model
+        if not tried:
+            return _deployed_page(session, deployed, limit, offset)
+        return _merged_page(session, deployed, attempted, int(tried or 0), limit, offset)
+
+
+def _deployed(session: Session, wanted: _Filters) -> Select[s.Deployment, str, str] | None:
+    """Deployments of registered versions matching ``wanted`` (None when the model is unknown)."""
     query = (select(s.Deployment, s.Model.qualified_name, s.ModelVersion.version)
              .join(s.ModelVersion, s.Deployment.version_id == s.ModelVersion.id).join(s.Model))
-    with catalog.read() as session:
-        if model is not None:
-            query = query.where(s.ModelVersion.model_id == find_model(session, model).id)
-        if version is not None:
-            query = query.where(s.ModelVersion.version == version)
-        query = query.where(*_deployment_filters(since, until, environment, target, status))
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.execute(query.order_by(s.Deployment.deployed_at.desc(), s.Deployment.id)
-                               .limit(limit).offset(offset)).all()
-        return DeploymentPage(total=total, deployments=[deployment_view(r[0], r[1], r[2]) for r in rows])
+    if wanted.model is not None:
+        found = session.scalar(select(s.Model.id).where(s.Model.qualified_name == wanted.model))
+        if found is None:
+            return None
+        query = query.where(s.ModelVersion.model_id == found)
+    if wanted.version is not None:
+        query = query.where(s.ModelVersion.version == wanted.version)
+    return query.where(*_deployment_filters(wanted.since, wanted.until, wanted.environment, wanted.target,
+                                            wanted.status))
+
+
+def _attempted(wanted: _Filters) -> Select[str, datetime] | None:
+    """Failed attempts of unregistered versions matching ``wanted`` (None when status excludes them)."""
+    if wanted.status not in (None, "failed"):
+        return None
+    a = s.DeploymentAttempt
+    query = select(a.id.label("id"), a.attempted_at.label("at"))
+    for column, value in ((a.model, wanted.model), (a.version, wanted.version), (a.environment, wanted.environment),
+                          (a.target, wanted.target)):
+        if value is not None:
+            query = query.where(column == value)
+    if wanted.since is not None:
+        query = query.where(a.attempted_at >= utc(wanted.since))
+    if wanted.until is not None:
+        query = query.where(a.attempted_at < utc(wanted.until))
+    return query
+
+
+def _deployed_page(session: Session, query: Select[s.Deployment, str, str] | None, limit: int,
+                   offset: int) -> DeploymentPage:
+    if query is None:
+        return DeploymentPage(total=0, deployments=[])
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(s.Deployment.deployed_at.desc(), s.Deployment.id)
+                           .limit(limit).offset(offset)).all()
+    return DeploymentPage(total=total, deployments=[deployment_view(r[0], r[1], r[2]) for r in rows])
+
+
+def _merged_page(session: Session, deployed: Select[s.Deployment, str, str] | None,
+                 attempted: Select[str, datetime] | None, tried: int,
+                 limit: int, offset: int) -> DeploymentPage:
+    """Deployments and failed attempts together, newest first (only when there are attempts)."""
+    assert attempted is not None
+    parts = [attempted.add_columns(literal(1).label("attempt"))]
+    total = tried
+    if deployed is not None:
+        ids = deployed.with_only_columns(s.Deployment.id.label("id"), s.Deployment.deployed_at.label("at"),
+                                         literal(0).label("attempt"))
+        parts.append(ids)
+        total += session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    merged = union_all(*parts).subquery()
+    page = session.execute(select(merged.c.id, merged.c.attempt).order_by(merged.c.at.desc(), merged.c.id)
+                           .limit(limit).offset(offset)).all()
+    return DeploymentPage(total=total, deployments=[_one(session, ident, bool(kind)) for ident, kind in page])
+
+
+def _one(session: Session, ident: str, attempt: bool) -> DeploymentView:
+    if attempt:
+        found = find_attempt(session, ident)
+        assert found is not None
+        return found
+    row = session.get_one(s.Deployment, ident)
+    return deployment_view(row, row.version.model.qualified_name, row.version.version)
 
 
 def _deployment_filters(since: datetime | None, until: datetime | None, environment: str | None,

@@ -184,8 +184,8 @@ def record_deployment(catalog: Catalog, *, info: DeploymentInfo, actor: str) -> 
     """
     with catalog.write() as session:
         version = find_version(session, info.model, info.version)
-        ident = info.deployment_id or uuid.uuid4().hex
-        if session.get(s.Deployment, ident) is not None:
+        ident = info.deployment_id or uuid.uuid4().hex  # a fresh UUID needs no duplicate check
+        if info.deployment_id is not None and session.get(s.Deployment, ident) is not None:
             raise Conflict(f"deployment '{ident}' is already recorded")
         if info.replaces is not None and session.get(s.Deployment, info.replaces) is None:
             raise NotFound(f"deployment '{info.replaces}' (the one this replaces) is not in the catalog")

@@ -2,6 +2,10 @@
 
 Lineage edges are the ``version_datasets`` rows (dataset -> model version) and each deployment's
 ``version_id`` (model version -> deployment); ``replaced_id`` links a deployment to the one it replaced.
+``version_placements`` is a summary (one row per version, environment and target ever deployed to)
+that a database trigger keeps in the deployment's own transaction, so that search filters need not
+probe the (large) deployments table; ``deployment_attempts`` holds failed attempts that never reached
+a registered version (a refused signature, an unknown key).
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class ModelVersion(Base):
     __table_args__ = (
         UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
         Index("ix_model_versions_stage_created", "stage", "created_at"),
+        Index("ix_model_versions_model_stage_created", "model_id", "stage", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -127,6 +132,39 @@ class Deployment(Base):
     updated_at: Mapped[datetime]
 
     version: Mapped[ModelVersion] = relationship()
+
+
+class VersionPlacement(Base):
+    """Summary: ``version_id`` was deployed (or attempted) to ``environment`` on ``target``.
+
+    Filled by the ``deployments_placement`` trigger (revision 0002), never by application code.
+    """
+
+    __tablename__ = "version_placements"
+    __table_args__ = (Index("ix_version_placements_env_target", "environment", "target", "version_id"),)
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(100), primary_key=True)
+    target: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class DeploymentAttempt(Base):
+    """A failed deployment attempt that did not reach a registered version (nothing to link it to)."""
+
+    __tablename__ = "deployment_attempts"
+    __table_args__ = (Index("ix_deployment_attempts_model_at", "model", "attempted_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(100), default="")
+    source_uri: Mapped[str] = mapped_column(String(1000), default="")
+    target: Mapped[str] = mapped_column(String(20))
+    environment: Mapped[str] = mapped_column(String(100), default="")
+    host_detail: Mapped[str] = mapped_column(String(1000), default="")
+    attempted_by: Mapped[str] = mapped_column(String(200), default="")
+    attempted_at: Mapped[datetime] = mapped_column(index=True)
+    step: Mapped[str] = mapped_column(String(50), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class AuditEvent(Base):

@@ -77,7 +77,11 @@ class SearchPage(BaseModel):
 
 
 def search(catalog: Catalog, *, query: SearchQuery) -> SearchPage:
-    """Run ``query``: ranked by text relevance (when there is text), then newest first."""
+    """Run ``query``: ranked by text relevance (when there is text), then newest first.
+
+    One statement finds the page and counts every match (a window count over the same pass); only
+    a page past the last match needs a second, counting statement.
+    """
     words = [w.lower() for w in WORD.findall(query.text or "")]
     with catalog.read() as session:
         base = select(s.ModelVersion.id).join(s.Model, s.Model.id == s.ModelVersion.model_id)
@@ -85,13 +89,19 @@ def search(catalog: Catalog, *, query: SearchQuery) -> SearchPage:
         if words:
             base, score = _full_text(session, base, words)
         base = base.where(*_filters(query))
-        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        ranked = (base.add_columns(score.label("score"))
+        ranked = (base.add_columns(score.label("score"), func.count().over().label("total"))
                   .order_by(score.desc(), s.ModelVersion.created_at.desc(), s.ModelVersion.id.desc())
                   .limit(query.per_page).offset((query.page - 1) * query.per_page))
         rows = session.execute(ranked).all()
+        total = int(rows[0][2]) if rows else _count(session, base, query.page)
         return SearchPage(total=total, page=query.page, per_page=query.per_page,
                           hits=_hits(session, [(r[0], float(r[1])) for r in rows]))
+
+
+def _count(session: Session, base: Select[Any], page: int) -> int:
+    if page == 1:
+        return 0
+    return session.scalar(select(func.count()).select_from(base.subquery())) or 0
 
 
 def _full_text(session: Session, base: Select[Any],
@@ -128,17 +138,21 @@ def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
 
 
 def _deployment_filter(query: SearchQuery) -> ColumnElement[bool] | None:
+    """Environment and target alone: one summary row per candidate; with dates, the deployments."""
     conditions: list[ColumnElement[bool]] = []
+    place: list[ColumnElement[bool]] = []
     if query.environment is not None:
         conditions.append(s.Deployment.environment == query.environment)
+        place.append(s.VersionPlacement.environment == query.environment)
     if query.target is not None:
         conditions.append(s.Deployment.target == str(query.target))
+        place.append(s.VersionPlacement.target == str(query.target))
+    if query.deployed_since is None and query.deployed_until is None:
+        return exists().where(s.VersionPlacement.version_id == s.ModelVersion.id, *place) if place else None
     if query.deployed_since is not None:
         conditions.append(s.Deployment.deployed_at >= utc(query.deployed_since))
     if query.deployed_until is not None:
         conditions.append(s.Deployment.deployed_at < utc(query.deployed_until))
-    if not conditions:
-        return None
     return exists().where(and_(s.Deployment.version_id == s.ModelVersion.id, *conditions))
 
 

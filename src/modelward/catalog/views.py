@@ -61,6 +61,9 @@ class DeploymentView(_View):
     policy_bundle_digest: str
     replaced_id: str | None
     updated_at: datetime
+    version_registered: bool = True
+    failed_step: str = ""
+    source_uri: str = ""
 
 
 class VersionView(_View):
@@ -107,6 +110,17 @@ def deployment_view(row: s.Deployment, model: str, version: str) -> DeploymentVi
         reason=row.reason, config_digest=row.config_digest, policy_package=row.policy_package,
         policy_bundle_digest=row.policy_bundle_digest, replaced_id=row.replaced_id,
         updated_at=utc(row.updated_at),
+    )
+
+
+def attempt_view(row: s.DeploymentAttempt) -> DeploymentView:
+    """A failed attempt of an unregistered version, shaped as a ``failed`` deployment."""
+    return DeploymentView(
+        id=row.id, model=row.model, version=row.version, target=row.target, host_detail=row.host_detail,
+        endpoint_url="", environment=row.environment, replicas=0, deployed_by=row.attempted_by,
+        deployed_at=utc(row.attempted_at), status="failed", reason=row.reason, config_digest="",
+        policy_package="", policy_bundle_digest="", replaced_id=None, updated_at=utc(row.attempted_at),
+        version_registered=False, failed_step=row.step, source_uri=row.source_uri,
     )
 
 
