@@ -1,9 +1,12 @@
-"""`make demo`: train the example models and serve them on 127.0.0.1:8000 with embedded defaults.
+"""`make demo`: train, sign and deploy the example models, on embedded defaults.
 
-    python examples/demo.py            # set up, then serve until Ctrl-C
-    python examples/demo.py --smoke    # set up, serve on a free port, check a prediction, stop
+    python examples/demo.py            # set up and deploy; the services keep running
+    python examples/demo.py --smoke    # the same on free ports, check the answers, then stop them
 
-State (keys, catalog, registry) lives in .demo/ at the repository root.
+Steps: a signing key → train both examples and package + sign them (with their known cases and
+data profile) → run the policy tests → `modelward deploy` each package (stage → verify → register →
+validate → serve → record) → show the catalog entry and lineage → print URLs and `curl` lines.
+State (keys, keyring, catalog, registry store, deployments) lives in `.demo/` (or `--state`).
 """
 
 from __future__ import annotations
@@ -13,38 +16,79 @@ import os
 import socket
 import subprocess
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-STATE = ROOT / ".demo"
-BIN = Path(sys.executable).parent
+MODELWARD = str(Path(sys.executable).with_name("modelward"))
+KEY_ID = "demo-key"
 ALLOWED = {"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": False, "region": "northwest"}
+DENIED = {**ALLOWED, "age": 62, "smoker": True}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example model of the demo."""
+
+    folder: str
+    model: str
+    deployment: str
+
+
+EXAMPLE_MODELS = (
+    Example("insurance_charges", "insurance_charges_model", "insurance-charges"),
+    Example("diabetes_progression", "diabetes_progression_model", "diabetes-progression"),
+)
 
 
 def step(title: str) -> None:
     print(f"\n==> {title}", flush=True)
 
 
-def sh(*command: str, env: dict[str, str] | None = None) -> None:
-    print("   $", " ".join(command), flush=True)
-    subprocess.run(command, cwd=EXAMPLES, env=env, check=True)
+def run(*command: str, env: dict[str, str], cwd: Path = ROOT) -> None:
+    shown = " ".join(c.replace(str(ROOT) + "/", "") for c in command).replace(MODELWARD, "modelward")
+    print(f"   $ {shown}", flush=True)
+    subprocess.run(command, cwd=cwd, env=env, check=True)
 
 
-def demo_env() -> dict[str, str]:
+def demo_env(state: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLES), env.get("PYTHONPATH", "")]))
-    env.setdefault("MODELWARD_DATA_DIR", str(STATE))
+    env["MODELWARD_DATA_DIR"] = str(state / "data")
+    env["MODELWARD_KEYRING"] = str(state / "data" / "keyring")
     return env
 
 
-def train(env: dict[str, str]) -> None:
-    for example in ("insurance_charges", "diabetes_progression"):
-        step(f"train {example}")
-        sh(sys.executable, "-m", f"{example}.train", env=env)
+def make_key(state: Path, env: dict[str, str]) -> Path:
+    private = state / "private" / f"{KEY_ID}.pem"
+    if private.exists():
+        print(f"   key {KEY_ID} exists: {private.relative_to(ROOT) if private.is_relative_to(ROOT) else private}")
+        return private
+    run(MODELWARD, "keys", "generate", "--key-id", KEY_ID, "--private-dir", str(state / "private"), env=env)
+    return private
+
+
+def package_path(state: Path, example: Example) -> Path:
+    return state / "packages" / f"{example.folder}-0.1.0.zip"
+
+
+def train_and_sign(state: Path, example: Example, key: Path, env: dict[str, str]) -> None:
+    package = package_path(state, example)
+    if package.exists():  # a version is registered once; a second build would differ in bytes
+        print(f"   {package.name} exists (delete {state.name}/ to train again)")
+        return
+    package.parent.mkdir(parents=True, exist_ok=True)
+    run(sys.executable, "-m", f"{example.folder}.train", "--output", str(state / example.folder),
+        "--package", str(package), "--key", str(key), env=env, cwd=EXAMPLES)
+    run(MODELWARD, "verify", str(package), env=env)
+
+
+def deploy(state: Path, example: Example, port: int, env: dict[str, str]) -> None:
+    run(MODELWARD, "deploy", str(EXAMPLES / example.folder / "deployment.yaml"), "--package",
+        str(package_path(state, example)), "--port", str(port), "--actor", "demo", env=env)
 
 
 def free_port() -> int:
@@ -53,62 +97,73 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_started(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with status {process.returncode}")
-        try:
-            if httpx.get(url + "/api/health/startup", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the service did not start within {timeout}s")
+def show(urls: dict[str, str]) -> None:
+    insurance = urls["insurance_charges_model"]
+    print("\nmodelward is serving the example models:")
+    for model, url in urls.items():
+        print(f"  {model:28s} {url}/docs")
+    endpoint = f"{insurance}/api/models/insurance_charges_model/prediction"
+    print("\nallowed by the policy:")
+    print(f"  curl -s -X POST {endpoint} -H 'Content-Type: application/json' \\\n"
+          f"       -d '{_json(ALLOWED)}'")
+    print("denied by the policy (a smoker over 60):")
+    print(f"  curl -s -X POST {endpoint} -H 'Content-Type: application/json' \\\n"
+          f"       -d '{_json(DENIED)}'")
+    print("\nthe catalog:  modelward catalog deployments --model insurance_charges_model")
+    print("stop them:    modelward deployments stop insurance-charges; "
+          "modelward deployments stop diabetes-progression")
+    print("(with MODELWARD_DATA_DIR=.demo/data in the environment)")
 
 
-def show(url: str) -> None:
-    print(f"\nmodelward is serving on {url}")
-    print(f"  API docs:     {url}/docs")
-    print(f"  models:       {url}/api/models")
-    print(f"  health:       {url}/api/health/ready")
-    print("  try:")
-    body = '{"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": false, "region": "northwest"}'
-    print(f"    curl -s -X POST {url}/api/models/insurance_charges_model/prediction \\")
-    print(f"         -H 'Content-Type: application/json' -d '{body}'")
+def _json(document: dict[str, object]) -> str:
+    import json
+
+    return json.dumps(document)
 
 
-def serve(env: dict[str, str], port: int, smoke: bool) -> int:
-    config = EXAMPLES / "demo_config.yaml"
-    step(f"serve {config.relative_to(ROOT)}")
-    process = subprocess.Popen([str(BIN / "modelward"), "serve", str(config), "--port", str(port)], env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_started(url, process)
-        show(url)
-        if smoke:
-            answer = httpx.post(url + "/api/models/insurance_charges_model/prediction", json=ALLOWED, timeout=10)
-            print(f"\nsmoke check: {answer.status_code} {answer.text}")
-            return 0 if answer.status_code == 200 and "charges" in answer.json() else 1
-        return process.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=15)
+def smoke_check(urls: dict[str, str]) -> bool:
+    insurance = urls["insurance_charges_model"] + "/api/models/insurance_charges_model/prediction"
+    allowed = httpx.post(insurance, json=ALLOWED, timeout=10)
+    denied = httpx.post(insurance, json=DENIED, timeout=10)
+    print(f"\nsmoke check: allowed -> {allowed.status_code} {allowed.text}")
+    print(f"smoke check: denied  -> {denied.status_code} {denied.text}")
+    return (allowed.status_code == 200 and "charges" in allowed.json()
+            and denied.status_code == 200 and bool(denied.json().get("messages")))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="check one prediction and stop")
-    parser.add_argument("--port", type=int, default=None, help="port (default 8000; a free one with --smoke)")
+    parser.add_argument("--smoke", action="store_true", help="use free ports, check the answers, stop the services")
+    parser.add_argument("--state", type=Path, default=ROOT / ".demo", help="where the demo keeps its state")
+    parser.add_argument("--port", type=int, default=8000, help="first port (default 8000; the next one too)")
     args = parser.parse_args()
-    STATE.mkdir(exist_ok=True)
-    env = demo_env()
-    train(env)
-    port = args.port or (free_port() if args.smoke else 8000)
-    return serve(env, port, args.smoke)
+    state = args.state.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    env = demo_env(state)
+    step("a signing key (the private part stays here; servers get the keyring)")
+    key = make_key(state, env)
+    for example in EXAMPLE_MODELS:
+        step(f"train, package and sign {example.folder}")
+        train_and_sign(state, example, key, env)
+    step("policy tests (as `opa test` runs them)")
+    run(MODELWARD, "policy", "test", str(EXAMPLES / "insurance_charges" / "policies"), env=env)
+    urls: dict[str, str] = {}
+    for offset, example in enumerate(EXAMPLE_MODELS):
+        port = free_port() if args.smoke else args.port + offset
+        step(f"deploy {example.model}")
+        deploy(state, example, port, env)
+        urls[example.model] = f"http://127.0.0.1:{port}"
+    step("the catalog: what runs where, from which signed artifact, trained on what")
+    run(MODELWARD, "catalog", "show", "insurance_charges_model@0.1.0", env=env)
+    run(MODELWARD, "catalog", "lineage", "insurance_charges_model@0.1.0", env=env)
+    show(urls)
+    if not args.smoke:
+        return 0
+    try:
+        return 0 if smoke_check(urls) else 1
+    finally:
+        for example in EXAMPLE_MODELS:
+            run(MODELWARD, "deployments", "stop", example.deployment, env=env)
 
 
 if __name__ == "__main__":

@@ -172,9 +172,21 @@ def extract(attempt: Attempt) -> None:
 
 
 def model_env(attempt: Attempt) -> dict[str, str]:
-    """What the model's configuration may refer to: ``${MODEL_FILES}`` and ``${MODEL_PACKAGE}``."""
+    """What the configuration may refer to: ``${MODEL_FILES}``, ``${MODEL_PACKAGE}``, ``${MODEL_POLICIES}``.
+
+    ``MODEL_POLICIES`` is this deployment's own copy of its policy files (``<folder>/policies``), so a
+    later edit of the source folder does not change what a running deployment enforces.
+    """
     return {"MODEL_FILES": str(attempt.files), "MODEL_PACKAGE": attempt.registered_uri,
-            "MODEL_VERSION": attempt.version}
+            "MODEL_VERSION": attempt.version, "MODEL_POLICIES": str(attempt.folder / "policies")}
+
+
+def snapshot_policies(attempt: Attempt) -> None:
+    """Write the deployment's policy files into ``<folder>/policies`` (what ``MODEL_POLICIES`` names)."""
+    target = attempt.folder / "policies"
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in attempt.policies.items():
+        (target / name).write_text(text, encoding="utf-8")
 
 
 def validate(attempt: Attempt) -> str:
@@ -264,6 +276,7 @@ def apply_manifests(folder: Path, kubectl: str = "kubectl") -> str:
 
 def write_service_config(attempt: Attempt) -> Path:
     """The ``rest_config.yaml`` the local server runs (with its decorators)."""
+    snapshot_policies(attempt)
     document = service_config(attempt.spec, list(attempt.spec.model.python_path))
     path = attempt.folder / "rest_config.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")

@@ -285,4 +285,13 @@ def _environment() -> dict[str, str]:
 
 
 def _env_of(folder: Path) -> dict[str, str]:
-    return {"MODEL_FILES": str(folder / "files")}
+    """What a deployment's model configuration refers to, read back from its folder (for restarts)."""
+    import json
+
+    env = {"MODEL_FILES": str(folder / "files"), "MODEL_POLICIES": str(folder / "policies")}
+    recorded = folder / "deployment.json"
+    if recorded.is_file():
+        spec = json.loads(recorded.read_text(encoding="utf-8"))
+        if isinstance(spec.get("package"), str):
+            env["MODEL_PACKAGE"] = spec["package"]
+    return env
