@@ -219,15 +219,19 @@ class ThreadHandoff:
     """Runs functions in worker threads for an event loop, handing them over in batches.
 
     Every hand-over between the event loop and a thread is a switch of the GIL, and on a busy
-    process each switch can wait for the interpreter's switch interval. So calls made during one
-    turn of the loop go to a worker thread together, and their results come back together (at
-    least every ``flush_after`` seconds, so that a slow call does not hold back finished ones).
-    Batches run in parallel on up to ``workers`` threads; each call runs in its caller's context.
+    process each switch can wait for the interpreter's switch interval. So the calls made during
+    one turn of the loop go to a worker thread together, and their results come back together, at
+    least every ``flush_after`` seconds so that a slow call does not hold back finished ones. Once
+    a call of a batch takes ``spread_after`` seconds or more (a model that waits on I/O or on
+    native code), the rest of the batch is spread over the other threads to run in parallel, as a
+    plain thread pool would. At most ``workers`` threads; each call runs in its caller's context.
     """
 
-    def __init__(self, workers: int = 40, *, flush_after: float = 0.0005, name: str = "modelward-predict") -> None:
+    def __init__(self, workers: int = 40, *, flush_after: float = 0.0005, spread_after: float = 0.001,
+                 name: str = "modelward-predict") -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._flush_after = flush_after
+        self._spread_after = spread_after
         self._pending: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -245,16 +249,19 @@ class ThreadHandoff:
         self._executor.submit(self._work, loop, self._pending.pop(loop))
 
     def _work(self, loop: asyncio.AbstractEventLoop, batch: list[_Call]) -> None:
-        done: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        done: list[_Done] = []
         last = time.perf_counter()
-        for context, fn, args, future in batch:
-            try:
-                done.append((future, context.run(fn, *args), None))
-            except BaseException as exc:  # handed to the awaiting coroutine, which raises it
-                done.append((future, None, exc))
-            if time.perf_counter() - last >= self._flush_after:
+        for index, call in enumerate(batch):
+            started = time.perf_counter()
+            done.append(_call(call))
+            now = time.perf_counter()
+            if now - started >= self._spread_after:
+                for rest in batch[index + 1:]:
+                    self._executor.submit(self._work, loop, [rest])
+                break
+            if now - last >= self._flush_after:
                 loop.call_soon_threadsafe(_settle, done)
-                done, last = [], time.perf_counter()
+                done, last = [], now
         if done:
             loop.call_soon_threadsafe(_settle, done)
 
@@ -262,7 +269,18 @@ class ThreadHandoff:
 _Call = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
 
-def _settle(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+_Done = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def _call(call: _Call) -> _Done:
+    context, fn, args, future = call
+    try:
+        return future, context.run(fn, *args), None
+    except BaseException as exc:  # handed to the awaiting coroutine, which raises it
+        return future, None, exc
+
+
+def _settle(done: list[_Done]) -> None:
     for future, result, error in done:
         if future.cancelled():
             continue
