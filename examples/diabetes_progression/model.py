@@ -58,7 +58,7 @@ class DiabetesProgressionModel(MLModel):
 
         ``package`` is a package URI (path, ``file://`` or ``s3://``), verified with ``keyring``
         (default: ``$MODELWARD_KEYRING``) before anything in it is deserialized. ``model_path`` reads a
-        bare joblib file for local development only.
+        bare joblib file, and only when ``MODELWARD_ALLOW_UNSIGNED`` is set (local development).
         """
         if package:
             self._pipeline: Any = load_package(package, keyring, self.qualified_name)
@@ -69,8 +69,20 @@ class DiabetesProgressionModel(MLModel):
                 f"model parameters not found at {path}; train them with "
                 "`python -m diabetes_progression.train`"
             )
-        logger.warning("loading UNVERIFIED model parameters from %s (configure a signed package instead)", path)
+        if not load_settings().allow_unsigned:
+            raise PermissionError(
+                f"refusing to load unsigned model parameters from {path}: configure a signed `package` "
+                "(docs/artifacts.md), or set MODELWARD_ALLOW_UNSIGNED=true for local development"
+            )
+        logger.warning("loading UNVERIFIED model parameters from %s (MODELWARD_ALLOW_UNSIGNED is set)", path)
         self._pipeline = joblib.load(path)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any) -> DiabetesProgressionModel:
+        """A model around a pipeline already in memory (the training script records its known cases)."""
+        model = cls.__new__(cls)
+        model._pipeline = pipeline
+        return model
 
     def predict(self, data: DiabetesProgressionInput) -> DiabetesProgressionOutput:
         value = float(self._pipeline.predict(to_row(data))[0])

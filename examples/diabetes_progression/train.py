@@ -51,7 +51,7 @@ def train(output: Path) -> dict[str, float]:
     (output / "data_profile.json").write_text(json.dumps(profile(features, FEATURES), indent=2) + "\n",
                                               encoding="utf-8")
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    model = DiabetesProgressionModel(model_path=str(output / "model.joblib"))
+    model = DiabetesProgressionModel.from_pipeline(pipeline)
     with (output / "validation.jsonl").open("w", encoding="utf-8") as handle:
         for index in CASE_ROWS:
             case = row_to_input(features[index])

@@ -61,13 +61,13 @@ def train(output: Path) -> dict[str, float]:
     (output / "data_profile.json").write_text(json.dumps(profile(features, COLUMNS), indent=2) + "\n",
                                               encoding="utf-8")
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    write_cases(output / "model.joblib", output / "validation.jsonl")
+    write_cases(pipeline, output / "validation.jsonl")
     return metrics
 
 
-def write_cases(model_path: Path, target: Path) -> None:
-    """Record the trained model's answers on the known cases (tolerance: one cent plus 1e-6 relative)."""
-    model = InsuranceChargesModel(model_path=str(model_path))
+def write_cases(pipeline: Pipeline, target: Path) -> None:
+    """Record the trained model's answers on the known cases (tolerance: one cent)."""
+    model = InsuranceChargesModel.from_pipeline(pipeline)
     with target.open("w", encoding="utf-8") as handle:
         for case in KNOWN_CASES:
             output = model.predict(InsuranceChargesModelInput.model_validate(case))

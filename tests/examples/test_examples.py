@@ -50,7 +50,8 @@ def test_served_example_answers_its_known_cases(trained: dict[str, Path], exampl
                                                 serve: Callable[..., Server]) -> None:
     folder = trained[example]
     variable = "INSURANCE_MODEL_PATH" if example == "insurance_charges" else "DIABETES_MODEL_PATH"
-    server = serve(EXAMPLES / example / "rest_config.yaml", env=child_env(**{variable: str(folder / "model.joblib")}))
+    env = child_env(**{variable: str(folder / "model.joblib"), "MODELWARD_ALLOW_UNSIGNED": "true"})
+    server = serve(EXAMPLES / example / "rest_config.yaml", env=env)
     assert wait_started(server.url).status_code == 200, server.output()
     name = CASES[example]
     for line in (folder / "validation.jsonl").read_text().splitlines():
@@ -59,3 +60,12 @@ def test_served_example_answers_its_known_cases(trained: dict[str, Path], exampl
         assert answer.status_code == 200, answer.text
         for key, expected in case["output"].items():
             assert answer.json()[key] == pytest.approx(expected, abs=case["tolerance"]["absolute"])
+
+
+@pytest.mark.integration
+def test_unsigned_parameters_are_refused_by_default(trained: dict[str, Path], serve: Callable[..., Server]) -> None:
+    model = trained["insurance_charges"] / "model.joblib"
+    server = serve(EXAMPLES / "insurance_charges" / "rest_config.yaml", env=child_env(INSURANCE_MODEL_PATH=str(model)))
+    answer = wait_started(server.url)
+    assert answer.status_code == 503
+    assert "refusing to load unsigned model parameters" in answer.json()["reason"]

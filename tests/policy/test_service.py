@@ -165,7 +165,7 @@ def insurance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_insurance_example_with_its_policies(insurance_model: Path, tmp_path: Path,
                                               serve: Callable[..., Server]) -> None:
     config = ROOT / "examples" / "insurance_charges" / "rest_config_policy.yaml"
-    server = serve(config, env=child_env(INSURANCE_MODEL_PATH=str(insurance_model),
+    server = serve(config, env=child_env(INSURANCE_MODEL_PATH=str(insurance_model), MODELWARD_ALLOW_UNSIGNED="true",
                                          MODELWARD_DATA_DIR=str(tmp_path / "data")))
     assert wait_started(server.url).status_code == 200, server.output()
     url = f"{server.url}/api/models/insurance_charges_model/prediction"
@@ -176,6 +176,7 @@ def test_insurance_example_with_its_policies(insurance_model: Path, tmp_path: Pa
     assert allowed.status_code == 200 and allowed.json()["charges"] > 0
     assert httpx.post(url, json={**customer, "age": "70"}).status_code == 422
     contract = subprocess.run([MODELWARD, "openapi", str(config)], env=child_env(
-        INSURANCE_MODEL_PATH=str(insurance_model), MODELWARD_DATA_DIR=str(tmp_path / "data")),
+        INSURANCE_MODEL_PATH=str(insurance_model), MODELWARD_ALLOW_UNSIGNED="true",
+        MODELWARD_DATA_DIR=str(tmp_path / "data")),
         capture_output=True, text=True, check=True).stdout
     assert "insurance_charges_model__PredictionNotAvailable" in contract
