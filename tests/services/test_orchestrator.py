@@ -169,7 +169,7 @@ def test_bad_signature_stops_at_verify(world: World, serving: str) -> None:
             sink.writestr(item, data)
     with pytest.raises(ManifestMismatch, match=r"verify failed: .*weights\.json"):
         world.orchestrator.deploy(world.spec(tampered))
-    assert assert_failed(world, ManifestMismatch, "verify", "weights.json", serving) == "journal only"
+    assert assert_failed(world, ManifestMismatch, "verify", "weights.json", serving) == "catalog (failed attempt)"
     assert cat.get_model(world.catalog, name="toy_model").versions[0].version == "1.0.0"
 
 

@@ -93,10 +93,12 @@ def _version_text(v: c.VersionView) -> str:
 
 
 def _deployment_line(d: c.DeploymentView, indent: str = "") -> str:
-    where = d.endpoint_url or d.host_detail or "-"
+    where = d.endpoint_url or d.host_detail or d.source_uri or "-"
     extra = f"  replaces {d.replaced_id}" if d.replaced_id else ""
+    extra += "" if d.version_registered else "  (version not registered)"
+    extra += f"  step {d.failed_step}" if d.failed_step else ""
     extra += f"  reason: {d.reason}" if d.reason else ""
-    return (f"{indent}{d.deployed_at:%Y-%m-%d %H:%M:%S}  {d.model}@{d.version}  {d.status:<8} {d.target}/"
+    return (f"{indent}{d.deployed_at:%Y-%m-%d %H:%M:%S}  {d.model}@{d.version or '?'}  {d.status:<8} {d.target}/"
             f"{d.environment or '-'}  {where}  by {d.deployed_by}  id {d.id}{extra}")
 
 
@@ -110,7 +112,11 @@ def deployments(model: Annotated[str | None, typer.Option(help="Only this model.
                 limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
                 offset: Annotated[int, typer.Option(min=0)] = 0,
                 url: UrlOpt = None, as_json: JsonOpt = False) -> None:
-    """Which model versions were deployed when, where and to what kind of target (newest first)."""
+    """Which model versions were deployed when, where and to what kind of target (newest first).
+
+    Failed attempts are listed with their reason (``--status failed`` shows only them), including
+    attempts refused before their version was registered (a bad signature, an unknown key).
+    """
     page = c.list_deployments(_open(url), model=model, version=version, since=since, until=until,
                               environment=environment, target=target.value if target else None,
                               status=status.value if status else None, limit=limit, offset=offset)

@@ -3,7 +3,8 @@
 Like the orchestrator of the governance article, it runs each step, aggregates metadata on the
 way and ends by recording one searchable Deployment in the catalog. Unlike it, a failure at any
 step stops the run with a typed error, leaves what was serving untouched, and is recorded: as a
-``failed`` Deployment when the catalog knows the version, and always in ``attempts.jsonl``.
+``failed`` Deployment when the catalog knows the version, else as a failed attempt (model, claimed
+version, package, step, reason) in the catalog, and always in ``attempts.jsonl``.
 
 Registering comes before validating so that a failed validation can be recorded against the
 (verified, signed) version; the version only reaches the ``validated`` stage — the one
@@ -212,18 +213,30 @@ class Orchestrator:
         if attempt.running is not None:
             self.target.stop(attempt.running)
         step = done[-1].name if done and not done[-1].ok else "record"
-        recorded = "journal only"
-        if attempt.version:
-            try:
-                cat.record_deployment(self.catalog, info=self._info(attempt, cat.DeploymentStatus.FAILED,
-                                                                    reason=exc.message), actor=self.actor)
-                recorded = "catalog"
-            except ModelwardError as record_error:
-                recorded = f"journal only (catalog: {record_error.message})"
+        try:
+            recorded = self._record_failure(attempt, step, exc.message)
+        except ModelwardError as record_error:
+            recorded = f"journal only (catalog: {record_error.message})"
         self.state.journal({"deployment_id": attempt.deployment_id, "model": attempt.model,
                             "version": attempt.version, "status": "failed", "step": step,
                             "reason": exc.message, "error": type(exc).__name__, "recorded": recorded,
                             "actor": self.actor, "target": attempt.spec.target})
+
+    def _record_failure(self, attempt: steps.Attempt, step: str, reason: str) -> str:
+        """A ``failed`` deployment of a registered version, else a failed attempt naming the package."""
+        if attempt.version:
+            try:
+                cat.record_deployment(self.catalog, info=self._info(attempt, cat.DeploymentStatus.FAILED,
+                                                                    reason=reason), actor=self.actor)
+                return "catalog"
+            except NotFound:
+                pass  # verified but never registered: recorded as an attempt below
+        cat.record_failed_attempt(self.catalog, info=cat.AttemptInfo(
+            model=attempt.model, version=attempt.version or (attempt.spec.model.version or ""),
+            source_uri=attempt.spec.package or "", target=cat.Target(attempt.spec.target),
+            environment=attempt.spec.environment, step=step, reason=reason,
+            attempt_id=attempt.deployment_id), actor=self.actor)
+        return "catalog (failed attempt)"
 
     # --- local processes ----------------------------------------------------------------------
 

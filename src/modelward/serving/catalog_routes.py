@@ -193,6 +193,10 @@ def _write_routes(api: APIRouter, catalog: c.Catalog, publish: Any, deploy: Any)
     def record(body: c.DeploymentInfo, actor: str = deploy) -> Response:
         return _json(c.record_deployment(catalog, info=body, actor=actor), 201)
 
+    @api.post("/attempts")
+    def attempt(body: c.AttemptInfo, actor: str = deploy) -> Response:
+        return _json(c.record_failed_attempt(catalog, info=body, actor=actor), 201)
+
     @api.patch("/deployments/{deployment_id}")
     def update(deployment_id: str, body: DeploymentPatch, actor: str = deploy) -> Response:
         return _json(c.update_deployment(catalog, deployment_id=deployment_id, actor=actor,
