@@ -150,6 +150,27 @@ def measure(catalog: c.Catalog, n_models: int, per_model: int, runs: int) -> dic
             "write_p50": write_p50, "write_p95": write_p95}
 
 
+ASYNC_COMMIT = "options=-c%20synchronous_commit%3Doff"
+
+
+def measure_async_writes(url: str, n_models: int, per_model: int, runs: int) -> dict[str, float]:
+    """PostgreSQL only: the same write with ``synchronous_commit=off`` in the URL (no WAL flush wait)."""
+    rng = random.Random(5)
+    catalog = c.open_catalog(f"{url}?{ASYNC_COMMIT}")
+
+    def write(i: int) -> None:
+        name = _models_name(catalog, rng.randint(1, n_models))
+        c.record_deployment(catalog, info=c.DeploymentInfo(model=name, version=f"1.{rng.randrange(per_model)}.0",
+                                                           target="kubernetes", environment="production"),
+                            actor="bench")
+
+    try:
+        p50, p95 = _timed(write, runs)
+    finally:
+        catalog.dispose()
+    return {"async_write_p50": p50, "async_write_p95": p95}
+
+
 _NAMES: dict[int, str] = {}
 
 
@@ -177,7 +198,10 @@ def run(url: str, args: argparse.Namespace) -> dict[str, float]:
         else:
             loaded = load(catalog, args.models, args.versions // args.models, args.deployments)
         _NAMES.clear()
-        result = measure(catalog, args.models, args.versions // args.models, args.runs)
+        per_model = args.versions // args.models
+        result = measure(catalog, args.models, per_model, args.runs)
+        if catalog.dialect == "postgresql":
+            result |= measure_async_writes(url, args.models, per_model, args.runs)
         return {"load_s": loaded, **result}
     finally:
         catalog.dispose()
@@ -258,6 +282,9 @@ def _report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> N
     for label, key in rows:
         lite, pg = results["sqlite"][key], results["postgresql"][key]
         print(f"{label:28}{lite:>10.2f}{pg:>12.2f}{pg / lite:>11.2f}")
+    for label, key in (("record, PG async commit p50", "async_write_p50"),
+                       ("record, PG async commit p95", "async_write_p95")):
+        print(f"{label:28}{'-':>10}{results['postgresql'][key]:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +15,7 @@ import uvicorn
 from modelward import catalog as c
 from modelward.serving.catalog_routes import create_catalog_app
 from modelward.settings import Settings
+from tests.conftest import Server, child_env, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +109,41 @@ def test_closed_reads_need_a_token(tmp_path: Path) -> None:
         assert client.get("/api/catalog/models").status_code == 401
         ok = client.get("/api/catalog/models", headers={"Authorization": f"Bearer {reader}"})
         assert ok.status_code == 200 and ok.json() == {"models": []}
+
+
+SERVICE = """\
+service_title: Echo Service
+models:
+  - qualified_name: echo_model
+    class_path: tests.fixtures.EchoModel
+    configuration: {version: "1.2.3"}
+"""
+
+
+def test_serve_config_with_catalog_answers_models_and_catalog_from_one_process(
+        serve: Callable[..., Server], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    deployer = _token(_migrated(url), "deployer")
+    server = serve(write_config(tmp_path / "svc.yaml", SERVICE), "--catalog",
+                   env=child_env(MODELWARD_CATALOG_URL=url))
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        models = client.get("/api/models")
+        assert models.status_code == 200
+        assert [m["qualified_name"] for m in models.json()["models"]] == ["echo_model"]
+        predicted = client.post("/api/models/echo_model/prediction", json={"value": 2.0, "label": "a"})
+        assert predicted.status_code == 200 and predicted.json()["doubled"] == 4.0
+        attempt = {"model": "echo_model", "version": "9.9.9", "target": "local", "step": "verify",
+                   "reason": "verify failed: unknown key", "source_uri": "file:///tmp/echo.zip"}
+        made = client.post("/api/catalog/attempts", json=attempt, headers={"Authorization": f"Bearer {deployer}"})
+        assert made.status_code == 201, made.text
+        failed = client.get("/api/catalog/deployments", params={"status": "failed"}).json()
+        assert failed["total"] == 1 and failed["deployments"][0]["reason"] == "verify failed: unknown key"
+        assert failed["deployments"][0]["version_registered"] is False
+        assert client.get("/api/catalog/audit/verify").json()["events"] == 2  # token, attempt
+        assert client.get("/api/catalog/search", params={"q": "echo"}).json()["total"] == 0
+    assert server.process.poll() is None  # one process answered both
+
+
+def _migrated(url: str) -> str:
+    c.open_catalog(url, migrate=True).dispose()
+    return url
