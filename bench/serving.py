@@ -57,6 +57,7 @@ class Run:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float  # server CPU time (user + system, all threads) per request
 
 
 Servers = dict[str, tuple["subprocess.Popen[bytes]", int]]
@@ -73,8 +74,8 @@ class Scenario:
     def summary(self, server: str) -> Run:
         """Medians over the rounds for one server."""
         mine = [r for r in self.runs if r.server == server]
-        return Run(server, statistics.median(r.requests_per_s for r in mine),
-                   statistics.median(r.p50_ms for r in mine), statistics.median(r.p99_ms for r in mine))
+        return Run(server, *(statistics.median(getattr(r, name) for r in mine)
+                             for name in ("requests_per_s", "p50_ms", "p99_ms", "cpu_us")))
 
 
 def log(message: str) -> None:
@@ -203,31 +204,40 @@ def stop(processes: Servers) -> None:
 
 # ---- load ---------------------------------------------------------------------------------------
 
-def run_wrk(wrk: str, target: str, connections: int, seconds: float, body_file: Path) -> tuple[float, float, float]:
-    """One wrk run pinned to CPU 0: (requests per second, p50 ms, p99 ms); refuses runs with errors."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, target: str, connections: int, seconds: float, body_file: Path,
+            pid: int) -> tuple[float, float, float, float]:
+    """One wrk run pinned to CPU 0: req/s, p50 ms, p99 ms, server CPU us per request; refuses errors."""
     command = ["taskset", "-c", "0", wrk, "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
                "-s", str(HERE / "post.lua"), target]
+    before = cpu_seconds(pid)
     result = subprocess.run(command, capture_output=True, text=True, check=True,
                             env={**os.environ, "BENCH_BODY": str(body_file)})
+    used = cpu_seconds(pid) - before
     line = next(x for x in result.stdout.splitlines() if x.startswith("BENCH "))
     values = {k: int(v) for k, v in (item.split("=") for item in line.split()[1:])}
     if values["errors"]:
         sys.exit(f"{target}: {values['errors']} errors in a run at {connections} connections:\n{result.stdout}")
     return (values["requests"] / (values["duration_us"] / 1e6), values["p50_us"] / 1000,
-            values["p99_us"] / 1000)
+            values["p99_us"] / 1000, used * 1e6 / values["requests"])
 
 
 def measure(wrk: str, model: str, connections: list[int], rounds: int, seconds: float,
             servers: Servers, body_file: Path) -> list[Scenario]:
     """Interleaved runs: for each round, each concurrency, each server in turn."""
     scenarios = [Scenario(model, c) for c in connections]
-    for _, port in servers.values():  # warm-up: imports, caches, first-request paths
-        run_wrk(wrk, url(port, model), max(connections), 1, body_file)
+    for process, port in servers.values():  # warm-up: imports, caches, first-request paths
+        run_wrk(wrk, url(port, model), max(connections), 1, body_file, process.pid)
     for round_number in range(1, rounds + 1):
         for scenario in scenarios:
-            for server, (_, port) in servers.items():
-                rps, p50, p99 = run_wrk(wrk, url(port, model), scenario.connections, seconds, body_file)
-                scenario.runs.append(Run(server, rps, p50, p99))
+            for server, (process, port) in servers.items():
+                figures = run_wrk(wrk, url(port, model), scenario.connections, seconds, body_file, process.pid)
+                scenario.runs.append(Run(server, *figures))
             log(f"round {round_number}/{rounds} {model} c={scenario.connections}: "
                 + ", ".join(f"{r.server} {r.requests_per_s:.0f}/s" for r in scenario.runs[-len(servers):]))
     return scenarios
@@ -239,11 +249,11 @@ def table(scenario: Scenario) -> str:
     """A markdown table of one scenario with ratios against rest-model-service and Starlette."""
     rms, bare = scenario.summary("rms"), scenario.summary("starlette")
     lines = [f"**{scenario.model} model, {scenario.connections} connection(s)**", "",
-             "| server | req/s | p50 ms | p99 ms | req/s vs rms | req/s vs Starlette | p99 vs rms |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| server | req/s | p50 ms | p99 ms | CPU us/req | req/s vs rms | req/s vs Starlette | p99 vs rms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for server in SERVERS:
         s = scenario.summary(server)
-        lines.append(f"| {server} | {s.requests_per_s:.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | "
+        lines.append(f"| {server} | {s.requests_per_s:.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.cpu_us:.0f} | "
                      f"{s.requests_per_s / rms.requests_per_s:.2f}x | "
                      f"{s.requests_per_s / bare.requests_per_s:.2f}x | {s.p99_ms / rms.p99_ms:.2f}x |")
     return "\n".join(lines)
