@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import sessionmaker
 
 from modelward import catalog as c
+from modelward.catalog.db import engine_for
 from modelward.cli.main import main
 from modelward.errors import Conflict, NotFound
 from tests.catalog.conftest import model_info, version_info
@@ -78,3 +80,38 @@ def test_cli_shows_failed_attempts_with_their_reason(tmp_path: Path, monkeypatch
     assert main(["catalog", "deployments"]) == 0
     assert "2 of 2 deployments" in capsys.readouterr().out
     catalog.dispose()
+
+
+def test_a_revision_0001_catalog_upgrades_and_its_deployments_feed_search(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = engine_for(url)
+    old = c.Catalog(engine, sessionmaker(engine), sessionmaker(engine))
+    assert c.upgrade(old, "0001") == "0001"
+    moment = "'2026-01-01 00:00:00.000000'"
+    with old.engine.begin() as conn:  # rows as revision 0001 wrote them (no summary, no triggers)
+        conn.exec_driver_sql(
+            "INSERT INTO models (id, qualified_name, display_name, description, model_type, owner, line_of_business,"
+            f" project, tags, readme, created_at, updated_at) VALUES (1, 'icm', '', 'insurance charges', '', '', '',"
+            f" '', '[]', '', {moment}, {moment})")
+        conn.exec_driver_sql(
+            "INSERT INTO model_versions (id, model_id, version, artifact_uri, artifact_digest, manifest,"
+            " manifest_digest, signing_key_id, code_repository, code_commit, metrics, registry_url, stage,"
+            f" created_by, created_at) VALUES (1, 1, '1.0.0', '', 'sha256:aa', '{{}}', '', '', '', '', '{{}}', '',"
+            f" 'registered', 'alice', {moment})")
+        conn.exec_driver_sql(
+            "INSERT INTO deployments (id, version_id, target, host_detail, endpoint_url, environment, replicas,"
+            " deployed_by, deployed_at, status, reason, config_digest, policy_package, policy_bundle_digest,"
+            f" updated_at) VALUES ('d1', 1, 'seldon', '', '', 'prod', 1, 'ci', {moment}, 'running', '', '', '',"
+            f" '', {moment})")
+    old.dispose()
+    upgraded = c.open_catalog(url, migrate=True)
+    assert c.current_revision(upgraded) == c.head_revision() == "0002"
+    found = c.search(upgraded, query=c.SearchQuery(text="insurance", environment="prod", target="seldon"))
+    assert [(h.model, h.version) for h in found.hits] == [("icm", "1.0.0")]
+    assert c.search(upgraded, query=c.SearchQuery(environment="dev")).total == 0
+    c.register_version(upgraded, model=model_info(), version=version_info(), actor="alice")
+    c.record_deployment(upgraded, info=c.DeploymentInfo(model="insurance_charges_model", version="1.2.0",
+                                                        target="local", environment="dev"), actor="ci")
+    assert c.search(upgraded, query=c.SearchQuery(environment="dev")).total == 1
+    assert c.verify_audit(upgraded).events == 3
+    upgraded.dispose()
