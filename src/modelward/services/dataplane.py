@@ -223,11 +223,11 @@ class ThreadHandoff:
     process each switch can wait for the interpreter's switch interval. So the calls made during
     one turn of a loop are queued as one batch, one worker thread drains the queue in order for as
     long as batches keep coming, and results go back in groups (at least every ``flush_after``
-    seconds). A call that takes ``spread_after`` seconds or more while using less than half of that
-    in CPU time (it waits on I/O, or on native code that releases the GIL) spreads the calls still
-    queued over more threads, up to ``workers``, so such models run in parallel as in a plain thread
-    pool; CPU-bound models run one at a time, first come first served. Each call runs in its
-    caller's context.
+    seconds). A call that takes ``spread_after`` seconds or more while using less than a tenth of
+    that in CPU time (it mostly waits, on I/O for instance) spreads the calls still queued over more
+    threads, up to ``workers``, so such models run in parallel as in a plain thread pool; CPU-bound
+    models run one at a time, first come first served (under the GIL, more threads would only take
+    turns). Each call runs in its caller's context.
     """
 
     def __init__(self, workers: int = 40, *, flush_after: float = 0.0005, spread_after: float = 0.001,
@@ -277,7 +277,7 @@ class ThreadHandoff:
                 if now - last >= self._flush_after:
                     _post(done)
                     done, last = {}, now
-                if now - started >= self._spread_after and time.thread_time() - cpu < (now - started) / 2:
+                if now - started >= self._spread_after and time.thread_time() - cpu < (now - started) / 10:
                     self._spread(loop, batch[index + 1:])
                     break
         _post(done)
