@@ -230,7 +230,10 @@ def test_port_in_use_stops_at_serve(world: World, serving: str) -> None:
     assert assert_failed(world, TargetError, "serve", "in use", serving) == "catalog"
 
 
-def test_store_down_stops_at_register(world: World, serving: str) -> None:
+def test_store_down_stops_at_register(world: World, serving: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # credentials are configured (as they would be); the endpoint is what is down
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "registry-user")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "registry-secret")
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
