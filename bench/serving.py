@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,6 +59,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     cpu_us: float  # server CPU time (user + system, all threads) per request
+    client_cpu_us: float = 0.0  # wrk's own CPU time per request
 
 
 Servers = dict[str, tuple["subprocess.Popen[bytes]", int]]
@@ -75,7 +77,7 @@ class Scenario:
         """Medians over the rounds for one server."""
         mine = [r for r in self.runs if r.server == server]
         return Run(server, *(statistics.median(getattr(r, name) for r in mine)
-                             for name in ("requests_per_s", "p50_ms", "p99_ms", "cpu_us")))
+                             for name in ("requests_per_s", "p50_ms", "p99_ms", "cpu_us", "client_cpu_us")))
 
 
 def log(message: str) -> None:
@@ -210,21 +212,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_seconds() -> float:
+    """CPU time of the finished child processes (the wrk runs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_wrk(wrk: str, target: str, connections: int, seconds: float, body_file: Path,
-            pid: int) -> tuple[float, float, float, float]:
-    """One wrk run pinned to CPU 0: req/s, p50 ms, p99 ms, server CPU us per request; refuses errors."""
+            pid: int) -> tuple[float, float, float, float, float]:
+    """One wrk run pinned to CPU 0: req/s, p50 ms, p99 ms, server and wrk CPU us per request.
+
+    A run with any error (connection, timeout, non-2xx answer) stops the benchmark.
+    """
     command = ["taskset", "-c", "0", wrk, "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
                "-s", str(HERE / "post.lua"), target]
-    before = cpu_seconds(pid)
+    before, client_before = cpu_seconds(pid), children_cpu_seconds()
     result = subprocess.run(command, capture_output=True, text=True, check=True,
                             env={**os.environ, "BENCH_BODY": str(body_file)})
-    used = cpu_seconds(pid) - before
+    used, client_used = cpu_seconds(pid) - before, children_cpu_seconds() - client_before
     line = next(x for x in result.stdout.splitlines() if x.startswith("BENCH "))
     values = {k: int(v) for k, v in (item.split("=") for item in line.split()[1:])}
     if values["errors"]:
         sys.exit(f"{target}: {values['errors']} errors in a run at {connections} connections:\n{result.stdout}")
     return (values["requests"] / (values["duration_us"] / 1e6), values["p50_us"] / 1000,
-            values["p99_us"] / 1000, used * 1e6 / values["requests"])
+            values["p99_us"] / 1000, used * 1e6 / values["requests"], client_used * 1e6 / values["requests"])
 
 
 def measure(wrk: str, model: str, connections: list[int], rounds: int, seconds: float,
@@ -273,6 +284,10 @@ def verdicts(scenarios: list[Scenario]) -> list[str]:
             ok = speed >= 1.0 and mw.p99_ms < rms.p99_ms
             out.append(f"insurance c={s.connections}: {speed:.2f}x rms req/s, p99 {mw.p99_ms:.2f} ms vs "
                        f"{rms.p99_ms:.2f} ms (target not slower, lower p99: {'met' if ok else 'NOT met'})")
+    client = max(r.client_cpu_us for s in scenarios for r in s.runs)
+    fastest = max(r.requests_per_s for s in scenarios for r in s.runs)
+    out.append(f"load generator: wrk used at most {client:.0f} us of CPU per request, so its core could "
+               f"drive about {1e6 / client:.0f} req/s, {1e6 / client / fastest:.1f}x the fastest run measured")
     return out
 
 
