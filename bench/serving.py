@@ -1,6 +1,6 @@
 """Serving benchmark: modelward against rest-model-service 0.6.0 and bare FastAPI/Starlette endpoints.
 
-One command: ``.venv/bin/python bench/serving.py`` (about four minutes on 2 cores). It
+One command: ``.venv/bin/python bench/serving.py`` (about 3.5 minutes on 2 cores). It
 
 1. installs ``wrk`` with apt-get when it is missing, trains the insurance example when its
    ``model.joblib`` is missing, and builds ``bench/.envs/rms``: a virtualenv with
@@ -12,9 +12,10 @@ One command: ``.venv/bin/python bench/serving.py`` (about four minutes on 2 core
    (``uvicorn rest_model_service.main:app``), a bare FastAPI route and a bare Starlette route
    (``bench/serving/baselines.py`` says exactly what each does);
 3. loads them with ``wrk`` (one thread, pinned to CPU 0, the Lua POST script in
-   ``bench/serving/post.lua``), interleaved (A B C D A B C D ...), and prints req/s, p50 and p99
-   (medians over the rounds) with the ratios against rest-model-service and Starlette, and the
-   verdict on each target. Results also go to ``bench/results/serving.json``.
+   ``bench/serving/post.lua``), interleaved (A B C D A B C D ...), and prints req/s, p50, p99 and
+   the server's CPU time per request (medians over the rounds) with the ratios against
+   rest-model-service and Starlette, the verdict on each target, and how busy wrk itself was.
+   Results also go to ``bench/results/serving.json``.
 """
 
 from __future__ import annotations
