@@ -105,3 +105,12 @@ class SlowInitModel(EchoModel):
 
         time.sleep(seconds)
         super().__init__()
+
+
+class ClosingDecorator(MLModelDecorator):
+    """Writes a marker file when the service closes it at shutdown."""
+
+    def close(self) -> None:
+        from pathlib import Path
+
+        Path(self._configuration["marker"]).write_text("closed", encoding="utf-8")

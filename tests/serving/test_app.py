@@ -237,3 +237,15 @@ def test_several_workers_serve_the_same_models(serve: Callable[..., Server], tmp
     pids = {line.split("[")[1].split("]")[0] for line in server.output().splitlines()
             if "Started server process" in line}
     assert len(pids) == 2, server.output()
+
+
+def test_decorators_are_closed_at_shutdown(serve: Callable[..., Server], tmp_path: Path) -> None:
+    marker = tmp_path / "closed.txt"
+    config = write_config(tmp_path / "svc.yaml", "models:\n  - class_path: tests.fixtures.EchoModel\n"
+                          "    decorators:\n      - class_path: tests.fixtures.ClosingDecorator\n"
+                          f"        configuration: {{marker: '{marker}'}}\n")
+    server = serve(config)
+    assert wait_started(server.url).status_code == 200
+    assert not marker.exists()
+    stop(server.process)
+    assert marker.read_text() == "closed"

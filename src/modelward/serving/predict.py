@@ -1,0 +1,190 @@
+"""The prediction path: raw ASGI endpoints for ``POST /api/models/{name}/prediction(s)``.
+
+``PredictionEndpoint`` hands the body's bytes to the ``DataPlane`` and answers every error itself;
+``ServiceApp`` calls it directly when Starlette's middleware stack and router would do nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from modelward.errors import ModelwardError, PayloadTooLarge, RequestError, UnsupportedMediaType
+from modelward.model.context import request_id
+from modelward.services.dataplane import Answer, DataPlane, ModelEndpoint
+from modelward.services.handoff import ThreadHandoff
+from modelward.services.jsonbody import loads_strict
+from modelward.serving import health
+from modelward.serving.errors import error_response, plain_error
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceApp(FastAPI):
+    """The service's FastAPI app, with a direct path for prediction requests.
+
+    A ``POST /api/models/{qualified_name}/prediction(s)`` goes straight to its endpoint, skipping
+    Starlette's middleware stack and route table (about half of the framework's cost of a small
+    prediction), while nothing would happen there: no middleware was added, no ``root_path`` is set
+    and FastAPI's OpenTelemetry instrumentation is off. The endpoint is the same ASGI app that the
+    router calls otherwise, and it answers every error itself, so both paths answer alike.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prediction_endpoints: dict[str, PredictionEndpoint] = {}
+        self._modelward_otel = False
+        self._modelward_otel_checked_at = -1e9
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self._direct(scope)
+        if endpoint is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await endpoint(scope, receive, send)
+
+    def _direct(self, scope: Scope) -> PredictionEndpoint | None:
+        if scope["type"] != "http" or scope["method"] != "POST" or self.user_middleware or self.root_path:
+            return None
+        path: str = scope["path"]
+        if not path.startswith(_MODELS_PREFIX):
+            return None
+        name, slash, action = path[len(_MODELS_PREFIX):].partition("/")
+        endpoint = self.prediction_endpoints.get(action) if name and slash else None
+        if endpoint is None or scope.get("root_path") or self._telemetry_on():
+            return None
+        scope["path_params"] = {"qualified_name": name}
+        return endpoint
+
+    def _telemetry_on(self) -> bool:
+        """Whether FastAPI's OpenTelemetry instrumentation is on (looked up at most once a second)."""
+        now = time.monotonic()
+        if now >= self._modelward_otel_checked_at + 1.0:
+            telemetry = getattr(self, "_native_telemetry", None)  # newer FastAPI instruments requests
+            self._modelward_otel = telemetry is not None and bool(telemetry.enabled())
+            self._modelward_otel_checked_at = now
+        return self._modelward_otel
+
+
+_MODELS_PREFIX = "/api/models/"
+_WANTED_HEADERS = frozenset({b"content-type", b"content-length", b"x-request-id"})
+
+
+class _Disconnected(Exception):
+    """The client went away before the request body arrived."""
+
+
+class PredictionEndpoint:
+    """``POST /api/models/{qualified_name}/prediction`` (or ``predictions``) as a raw ASGI app.
+
+    ``execution: inline`` models predict on the event loop; the others in worker threads of
+    ``threads``, with the request's context (its request id) copied along.
+    """
+
+    def __init__(self, plane: DataPlane, limit: int, threads: ThreadHandoff, *, batch: bool) -> None:
+        self.plane = plane
+        self.limit = limit
+        self.threads = threads
+        self.batch = batch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _request_headers(scope)
+        rid = headers.get(b"x-request-id") or new_request_id()
+        token = request_id.set(rid)
+        answer: Answer | Response
+        try:
+            answer = await self._answer(scope, receive, headers)
+        except _Disconnected:
+            return
+        except ModelwardError as exc:
+            answer = error_response(exc)
+        except Exception:
+            answer = internal_error()
+        finally:
+            request_id.reset(token)
+        if isinstance(answer, Response):
+            answer.headers["x-request-id"] = rid
+            await answer(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": answer.status_code, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer.body)),
+            (b"x-request-id", rid.encode("latin-1"))]})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _answer(self, scope: Scope, receive: Receive, headers: dict[bytes, str]) -> Answer | Response:
+        plane = self.plane
+        if not plane.status.started:
+            return plain_error(503, "ServiceUnavailable", health.startup_reason(plane))
+        endpoint = plane.endpoint(scope["path_params"]["qualified_name"], for_prediction=True)
+        body = await receive_body(receive, headers, self.limit)
+        if self.batch:
+            _, items = plane.prepare_batch(endpoint.qualified_name, body)
+            return await self._run(endpoint, DataPlane.run_many, items)
+        return await self._run(endpoint, DataPlane.run_one, endpoint.parse(loads_strict(body)))
+
+    async def _run(self, endpoint: ModelEndpoint, fn: Callable[[ModelEndpoint, Any], Answer], arg: Any) -> Answer:
+        if endpoint.inline:
+            return fn(endpoint, arg)
+        answer: Answer = await self.threads.run(fn, endpoint, arg)
+        return answer
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, without building a ``uuid.UUID``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+def _request_headers(scope: Scope) -> dict[bytes, str]:
+    found: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        if key in _WANTED_HEADERS and key not in found:
+            found[key] = value.decode("latin-1")
+    return found
+
+
+def internal_error() -> Response:
+    """Log the exception being handled; answer 500 without any of its details."""
+    logger.exception("unexpected error")
+    return plain_error(500, "InternalError", "the service failed unexpectedly; see the service log")
+
+
+def check_content(content_type: str, declared: str | None, limit: int) -> None:
+    """Refuse non-JSON content types (415) and a declared length over ``limit`` (413)."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        shown = media_type or "none"
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestError(f"Content-Length '{declared}' is not a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limit} bytes")
+
+
+async def receive_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
+    """The request body from ASGI messages, checked as ``check_content`` says and never over ``limit``."""
+    check_content(headers.get(b"content-type", ""), headers.get(b"content-length"), limit)
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
