@@ -6,13 +6,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
 from diabetes_progression.schemas import DiabetesProgressionInput, DiabetesProgressionOutput
-from modelward.artifacts import Keyring, load_verified
+from modelward.artifacts import load_parameters
 from modelward.model import MLModel
-from modelward.settings import load_settings
 
 logger = logging.getLogger(__name__)
 MODEL_FILE = Path(__file__).parent / "model_files" / "model.joblib"
@@ -25,21 +23,6 @@ def to_row(data: DiabetesProgressionInput) -> np.ndarray:
     values["sex"] = 2.0 if data.sex.value == "male" else 1.0
     return np.array([[float(values[name]) for name in FEATURES]])
 
-
-def load_package(package: str, keyring: str | None, qualified_name: str) -> Any:
-    """Verify the signed package completely, then load ``model.joblib`` with its recorded allow-list."""
-    settings = load_settings()
-    ring_path = keyring or settings.keyring
-    if ring_path is None:
-        raise ValueError("a signed package needs a keyring: set `keyring` or MODELWARD_KEYRING")
-    secret = settings.legacy_hmac_secret.get_secret_value() if settings.legacy_hmac_secret else None
-    with load_verified(package, Keyring.load(ring_path), max_expansion_bytes=settings.max_expansion_bytes,
-                       endpoint_url=settings.s3_endpoint_url, legacy_secret=secret) as verified:
-        if verified.manifest.model.qualified_name != qualified_name:
-            raise ValueError(f"{package} holds model '{verified.manifest.model.qualified_name}', "
-                             f"not '{qualified_name}'")
-        logger.info("verified %s: signed by %s at %s", package, verified.key_id, verified.signed_at)
-        return verified.load("model.joblib")
 
 
 class DiabetesProgressionModel(MLModel):
@@ -60,22 +43,8 @@ class DiabetesProgressionModel(MLModel):
         (default: ``$MODELWARD_KEYRING``) before anything in it is deserialized. ``model_path`` reads a
         bare joblib file, and only when ``MODELWARD_ALLOW_UNSIGNED`` is set (local development).
         """
-        if package:
-            self._pipeline: Any = load_package(package, keyring, self.qualified_name)
-            return
-        path = Path(model_path) if model_path else MODEL_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"model parameters not found at {path}; train them with "
-                "`python -m diabetes_progression.train`"
-            )
-        if not load_settings().allow_unsigned:
-            raise PermissionError(
-                f"refusing to load unsigned model parameters from {path}: configure a signed `package` "
-                "(docs/artifacts.md), or set MODELWARD_ALLOW_UNSIGNED=true for local development"
-            )
-        logger.warning("loading UNVERIFIED model parameters from %s (MODELWARD_ALLOW_UNSIGNED is set)", path)
-        self._pipeline = joblib.load(path)
+        self._pipeline: Any = load_parameters(qualified_name=self.qualified_name, package=package,
+                                              keyring=keyring, unsigned_path=model_path or MODEL_FILE)
 
     @classmethod
     def from_pipeline(cls, pipeline: Any) -> DiabetesProgressionModel:

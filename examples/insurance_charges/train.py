@@ -6,14 +6,13 @@ Writes the fitted pipeline (``model.joblib``), the training data (``insurance.cs
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import subprocess
 from pathlib import Path
 
 import joblib
 import numpy as np
+from example_support import arguments, package, profile
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, r2_score
@@ -24,7 +23,7 @@ from sklearn.preprocessing import OneHotEncoder
 from insurance_charges.dataset import COLUMNS, generate
 from insurance_charges.model import MODEL_FILE, InsuranceChargesModel
 from insurance_charges.schemas import InsuranceChargesModelInput
-from modelward.artifacts import CodeRef, DatasetRef, Training, build_package, hash_file, load_signer
+from modelward.artifacts import DatasetRef, hash_file
 
 KNOWN_CASES = [
     {"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": False, "region": "northwest"},
@@ -75,54 +74,18 @@ def write_cases(pipeline: Pipeline, target: Path) -> None:
             handle.write(json.dumps(line) + "\n")
 
 
-def profile(features: np.ndarray, columns: list[str]) -> dict[str, dict[str, object]]:
-    """A small data profile (the training report that travels inside the package)."""
-    report: dict[str, dict[str, object]] = {}
-    for index, column in enumerate(columns):
-        values = features[:, index]
-        try:
-            numbers = values.astype(float)
-            report[column] = {"min": float(numbers.min()), "max": float(numbers.max()),
-                              "mean": round(float(numbers.mean()), 4), "missing": int(np.isnan(numbers).sum())}
-        except ValueError:
-            kinds, counts = np.unique(values.astype(str), return_counts=True)
-            report[column] = {"counts": dict(zip(kinds.tolist(), counts.tolist(), strict=True))}
-    return report
 
-
-def git_commit() -> str:
-    """The commit of the code that trained the model, when run from a git checkout."""
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
-                                cwd=Path(__file__).parent, timeout=10)
-    except OSError:
-        return ""
-    return result.stdout.strip() if result.returncode == 0 else ""
-
-
-def package(folder: Path, output: Path, key: Path | None, datasets: tuple[DatasetRef, ...]) -> None:
-    """Package (and sign, with ``key``) every artifact of ``folder``: model, metrics, profile, known cases."""
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    training = Training(datasets=datasets, code=CodeRef(repository="modelward/examples", commit=git_commit()),
-                        metrics=metrics, owner="modelward-examples", reports=("data_profile.json",))
-    build_package(folder, output, qualified_name=InsuranceChargesModel.qualified_name,
-                  version=InsuranceChargesModel.version,
-                  training=training, signer=load_signer(key) if key else None)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--output", type=Path, default=MODEL_FILE.parent, help="where to write the artifacts")
-    parser.add_argument("--package", type=Path, help="also build a package here (.zip file or new directory)")
-    parser.add_argument("--key", type=Path, help="private key that signs the package (`modelward keys generate`)")
-    args = parser.parse_args()
+    args = arguments(__doc__, MODEL_FILE.parent)
     metrics = train(args.output)
     print(f"trained insurance_charges_model into {args.output}: r2={metrics['r2']} mae={metrics['mae']}")
     if args.package:
         digest, _ = hash_file(args.output / "insurance.csv")
-        package(args.output, args.package, args.key,
-                (DatasetRef(name="insurance (generated, seed 42)", uri="insurance.csv", digest=digest),))
-        print(f"packaged {args.package} ({'signed' if args.key else 'UNSIGNED'})")
+        dataset = DatasetRef(name="insurance (generated, seed 42)", uri="insurance.csv", digest=digest)
+        package(args.output, args.package, args.key, qualified_name=InsuranceChargesModel.qualified_name,
+                version=InsuranceChargesModel.version, datasets=(dataset,))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ The public API (see ``docs/artifacts.md``)::
         -> VerifiedPackage (.manifest .key_id .signed_at .manifest_digest
                             .load(name) .read_bytes(name) .path(name) .known_cases() .close())
     read_manifest(uri) -> Manifest            (unverified, for display)
+    load_parameters(qualified_name=..., package=uri, keyring=path)   (what a model's __init__ calls)
     open_store(url, endpoint_url=...) -> ArtifactStore (put/get/exists/list/size)
     Keyring.load(path); generate_key(private_dir, keyring=...); load_signer(private_key_path)
 
@@ -44,6 +45,7 @@ from modelward.artifacts.manifest import (
     parse_manifest,
 )
 from modelward.artifacts.package import build_package, make_manifest, read_manifest, read_signature, sign_package
+from modelward.artifacts.parameters import load_parameters
 from modelward.artifacts.signature import Signature, sign_manifest, verify_signature
 from modelward.artifacts.stores import ArtifactStore, LocalStore, S3Store, open_store
 
@@ -73,6 +75,7 @@ __all__ = [
     "generate_key",
     "hash_file",
     "hash_stream",
+    "load_parameters",
     "load_signer",
     "load_verified",
     "make_manifest",

@@ -1,0 +1,57 @@
+"""What both examples' training scripts share: a data profile, the code commit, packaging and signing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from modelward.artifacts import CodeRef, DatasetRef, Training, build_package, load_signer
+
+
+def profile(features: np.ndarray, columns: list[str]) -> dict[str, dict[str, object]]:
+    """A small data profile (the training report that travels inside the package)."""
+    report: dict[str, dict[str, object]] = {}
+    for index, column in enumerate(columns):
+        values = features[:, index]
+        try:
+            numbers = values.astype(float)
+            report[column] = {"min": float(numbers.min()), "max": float(numbers.max()),
+                              "mean": round(float(numbers.mean()), 4), "missing": int(np.isnan(numbers).sum())}
+        except ValueError:
+            kinds, counts = np.unique(values.astype(str), return_counts=True)
+            report[column] = {"counts": dict(zip(kinds.tolist(), counts.tolist(), strict=True))}
+    return report
+
+
+def git_commit() -> str:
+    """The commit of the code that trained the model, when run from a git checkout."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
+                                cwd=Path(__file__).parent, timeout=10)
+    except OSError:
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def package(folder: Path, output: Path, key: Path | None, *, qualified_name: str, version: str,
+            datasets: tuple[DatasetRef, ...]) -> None:
+    """Package (and sign, with ``key``) every artifact of ``folder``: model, metrics, profile, known cases."""
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    training = Training(datasets=datasets, code=CodeRef(repository="modelward/examples", commit=git_commit()),
+                        metrics=metrics, owner="modelward-examples", reports=("data_profile.json",))
+    build_package(folder, output, qualified_name=qualified_name, version=version, training=training,
+                  signer=load_signer(key) if key else None)
+    print(f"packaged {output} ({'signed' if key else 'UNSIGNED'})")
+
+
+def arguments(description: str | None, default_output: Path) -> argparse.Namespace:
+    """The training scripts' command line: --output, --package, --key."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--output", type=Path, default=default_output, help="where to write the artifacts")
+    parser.add_argument("--package", type=Path, help="also build a package here (.zip file or new directory)")
+    parser.add_argument("--key", type=Path, help="private key that signs the package (`modelward keys generate`)")
+    return parser.parse_args()
