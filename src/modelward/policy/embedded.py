@@ -8,6 +8,7 @@ handed over as JSON text. Both Rego syntaxes load: a file is read as v1 when it 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import threading
@@ -33,6 +34,7 @@ def clean_error(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+@functools.lru_cache(maxsize=256)
 def package_path(query: str) -> str:
     """``insurance_charges_model`` or ``data.insurance_charges_model`` → ``data.insurance_charges_model``."""
     query = query.strip().strip("/").replace("/", ".")
@@ -202,7 +204,8 @@ class EmbeddedEngine:
         engine = self._engine(active)
         engine.set_input_json(orjson.dumps(input).decode())
         allow = engine.eval_rule(f"{path}.allow")
-        return allow, engine.eval_rule(f"{path}.messages") if messages else None
+        # messages explain a denial: an allowed prediction skips their evaluation (half the cost)
+        return allow, engine.eval_rule(f"{path}.messages") if messages and allow is not True else None
 
     def missing_rule(self, query: str, rule: str = "allow") -> str | None:
         """Why ``<query>.<rule>`` cannot be evaluated with the active bundle, or None when it can."""
