@@ -131,21 +131,29 @@ def main() -> None:
     print(f"embedded decision latency, denied (messages evaluated too): p50 {denied50:.1f} us, "
           f"p99 {denied99:.1f} us")
     server = start_sidecar()
-    url = server.stdout.readline().strip() if server.stdout else ""
-    embedded, rest = decision_pair(url, 5000)
-    print(f"one decision, interleaved: embedded {embedded * 1e6:.1f} us, OPA REST (stand-in server) "
-          f"{rest * 1e6:.1f} us: {rest / embedded:.0f}x")
+    try:
+        url = server.stdout.readline().strip() if server.stdout else ""
+        embedded, rest = decision_pair(url, 5000)
+        print(f"one decision, interleaved: embedded {embedded * 1e6:.1f} us, OPA REST (stand-in server) "
+              f"{rest * 1e6:.1f} us: {rest / embedded:.0f}x")
+        times = prediction_times(url, args.predictions)
+    finally:
+        server.terminate()
+        server.wait(10)
+    report(p50, times)
+
+
+def prediction_times(url: str, predictions: int) -> dict[str, list[float]]:
+    """Per-prediction seconds of each variant, interleaved call by call."""
     data = InsuranceChargesModelInput(**CUSTOMER)
     with tempfile.TemporaryDirectory() as logs:
         runs = variants(model_file(), Path(logs), url)
         interleaved(runs, data, 200)  # warm up: interpreters, connections
-        times = interleaved(runs, data, args.predictions)
+        times = interleaved(runs, data, predictions)
         for model in runs.values():
             if isinstance(model, PolicyDecorator):
                 model.close()
-    server.terminate()
-    server.wait(10)
-    report(p50, times)
+    return times
 
 
 def report(p50: float, times: dict[str, list[float]]) -> None:

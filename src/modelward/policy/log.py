@@ -13,9 +13,8 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import queue
 import threading
-import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,7 +120,6 @@ class RotatingFile:
             self._file = None
 
 
-_STOP = object()
 
 
 class DecisionLog:
@@ -131,7 +129,10 @@ class DecisionLog:
                  queue_size: int = 10_000) -> None:
         self.path = path
         self._file = RotatingFile(path, max_bytes, backups)
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        # a deque (appends are atomic under the GIL) bounded by ``queue_size``: cheaper than a Queue
+        self._pending: deque[DecisionRecord] = deque()
+        self._size = queue_size
+        self._closing = threading.Event()
         self._counts = {"written": 0, "dropped": 0, "failed": 0}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"decision-log:{path.name}", daemon=True)
@@ -149,28 +150,31 @@ class DecisionLog:
 
     def record(self, item: DecisionRecord) -> None:
         """Queue a record without blocking; count and warn when it has to be dropped."""
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self._count("dropped")
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                logger.warning("decision log %s cannot keep up: %d records dropped so far",
-                               self.path, self.dropped)
+        if len(self._pending) < self._size and not self._closing.is_set():
+            self._pending.append(item)
+            return
+        self._count("dropped")
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            logger.warning("decision log %s cannot keep up: %d records dropped so far", self.path, self.dropped)
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self._counts[key] += n
 
     def _run(self) -> None:
+        # wake up at most ~50 times a second (predictions keep the GIL), or at once when closing
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < 4096 and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            stop = _STOP in batch
-            self._write([item for item in batch if isinstance(item, DecisionRecord)])
-            if stop:
+            closing = self._closing.wait(BATCH_PAUSE)
+            self._drain()
+            if closing:
                 return
-            time.sleep(BATCH_PAUSE)  # wake up at most ~50 times a second: predictions keep the GIL
+
+    def _drain(self) -> None:
+        while self._pending:
+            batch: list[DecisionRecord] = []
+            while self._pending and len(batch) < 4096:
+                batch.append(self._pending.popleft())
+            self._write(batch)
 
     def _write(self, batch: list[DecisionRecord]) -> None:
         try:
@@ -186,7 +190,7 @@ class DecisionLog:
         """Write what is queued, then stop the writer and close the file."""
         if not self._thread.is_alive():
             return
-        self._queue.put(_STOP)
+        self._closing.set()
         self._thread.join(timeout)
         self._file.close()
 
