@@ -241,13 +241,19 @@ def run_wrk(wrk: str, target: str, connections: int, seconds: float, body_file: 
 
 def measure(wrk: str, model: str, connections: list[int], rounds: int, seconds: float,
             servers: Servers, body_file: Path) -> list[Scenario]:
-    """Interleaved runs: for each round, each concurrency, each server in turn."""
+    """Interleaved runs: for each round, each concurrency, each server in turn.
+
+    The order of the servers rotates by one each round, so that a drift of the machine's speed
+    during a round (seen here: later runs of a round faster) does not favour one server.
+    """
     scenarios = [Scenario(model, c) for c in connections]
     for process, port in servers.values():  # warm-up: imports, caches, first-request paths
         run_wrk(wrk, url(port, model), max(connections), 1, body_file, process.pid)
+    order = list(servers.items())
     for round_number in range(1, rounds + 1):
+        shift = (round_number - 1) % len(order)
         for scenario in scenarios:
-            for server, (process, port) in servers.items():
+            for server, (process, port) in order[shift:] + order[:shift]:
                 figures = run_wrk(wrk, url(port, model), scenario.connections, seconds, body_file, process.pid)
                 scenario.runs.append(Run(server, *figures))
             log(f"round {round_number}/{rounds} {model} c={scenario.connections}: "
@@ -305,7 +311,8 @@ def main() -> None:
     """Set up, measure both models, print the tables and the verdicts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run (default 5)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4: each server "
+                        "once in each position)")
     args = parser.parse_args()
     wrk = ensure_wrk()
     ensure_insurance_model()
