@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 os.environ.setdefault("MODELWARD_ALLOW_UNSIGNED", "true")
 
 from insurance_charges.model import MODEL_FILE, InsuranceChargesModel  # noqa: E402
-from insurance_charges.schemas import InsuranceChargesModelInput  # noqa: E402
+from insurance_charges.schemas import InsuranceChargesModelInput, InsuranceChargesModelOutput  # noqa: E402
 
 from modelward.policy import EmbeddedEngine, OpaEngine, PolicyDecorator, read_bundle  # noqa: E402
 
@@ -105,16 +106,26 @@ def interleaved(runs: dict[str, Any], data: Any, n: int) -> dict[str, list[float
     return times
 
 
-def variants(path: Path, logs: Path, opa_url: str) -> dict[str, Any]:
+class NoWorkModel(InsuranceChargesModel):
+    """The insurance model's interface with a constant answer: what a policy adds, without model noise."""
+
+    def __init__(self) -> None:
+        pass
+
+    def predict(self, data: InsuranceChargesModelInput) -> InsuranceChargesModelOutput:
+        return InsuranceChargesModelOutput(charges=1000.0)
+
+
+def variants(make_model: Callable[[], Any], logs: Path, opa_url: str) -> dict[str, Any]:
     """The model bare, with the embedded policy and with the opa policy."""
     def decorated(**options: Any) -> Any:
         decorator = PolicyDecorator(package="insurance_charges_model", reload_interval=0,
                                     decision_log={"path": str(logs / f"{len(options)}.jsonl"), "queue_size": 100_000},
                                     **options)
-        return decorator.set_model(InsuranceChargesModel(str(path)))
+        return decorator.set_model(make_model())
 
     return {
-        "model alone": InsuranceChargesModel(str(path)),
+        "model alone": make_model(),
         "embedded policy": decorated(policies=[str(POLICIES)]),
         "opa policy (REST)": decorated(engine="opa", opa_url=opa_url, timeout=5, policies=[str(POLICIES)]),
     }
@@ -136,18 +147,23 @@ def main() -> None:
         embedded, rest = decision_pair(url, 5000)
         print(f"one decision, interleaved: embedded {embedded * 1e6:.1f} us, OPA REST (stand-in server) "
               f"{rest * 1e6:.1f} us: {rest / embedded:.0f}x")
-        times = prediction_times(url, args.predictions)
+        path = model_file()
+        times = prediction_times(url, args.predictions, lambda: InsuranceChargesModel(str(path)))
+        bare = prediction_times(url, args.predictions * 5, NoWorkModel)
     finally:
         server.terminate()
         server.wait(10)
+    print("insurance model (a scikit-learn pipeline):")
     report(p50, times)
+    print("a model that does no work (what the policy itself adds):")
+    report(p50, bare)
 
 
-def prediction_times(url: str, predictions: int) -> dict[str, list[float]]:
+def prediction_times(url: str, predictions: int, make_model: Callable[[], Any]) -> dict[str, list[float]]:
     """Per-prediction seconds of each variant, interleaved call by call."""
     data = InsuranceChargesModelInput(**CUSTOMER)
     with tempfile.TemporaryDirectory() as logs:
-        runs = variants(model_file(), Path(logs), url)
+        runs = variants(make_model, Path(logs), url)
         interleaved(runs, data, 200)  # warm up: interpreters, connections
         times = interleaved(runs, data, predictions)
         for model in runs.values():
