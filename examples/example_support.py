@@ -6,10 +6,12 @@ import argparse
 import json
 import subprocess
 from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from modelward.artifacts import CodeRef, DatasetRef, Training, build_package, load_signer
+from modelward.artifacts import CodeRef, DatasetRef, Training, build_package, load_parameters, load_signer
+from modelward.model import MLModel
 
 
 def profile(features: np.ndarray, columns: list[str]) -> dict[str, dict[str, object]]:
@@ -55,3 +57,26 @@ def arguments(description: str | None, default_output: Path) -> argparse.Namespa
     parser.add_argument("--package", type=Path, help="also build a package here (.zip file or new directory)")
     parser.add_argument("--key", type=Path, help="private key that signs the package (`modelward keys generate`)")
     return parser.parse_args()
+
+
+class PipelineModel(MLModel):
+    """An example model around a scikit-learn pipeline that comes from a signed package.
+
+    ``package`` is a package URI (path, ``file://`` or ``s3://``), verified with ``keyring`` (default:
+    ``$MODELWARD_KEYRING``) before anything in it is deserialized. ``model_path`` reads a bare joblib
+    file, and only when ``MODELWARD_ALLOW_UNSIGNED`` is set (local development).
+    """
+
+    model_file: ClassVar[Path]
+
+    def __init__(self, model_path: str | None = None, package: str | None = None,
+                 keyring: str | None = None) -> None:
+        self._pipeline: Any = load_parameters(qualified_name=self.qualified_name, package=package,
+                                              keyring=keyring, unsigned_path=model_path or self.model_file)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any) -> Self:
+        """A model around a pipeline already in memory (the training script records its known cases)."""
+        model = cls.__new__(cls)
+        model._pipeline = pipeline
+        return model
