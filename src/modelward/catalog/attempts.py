@@ -27,7 +27,7 @@ def record_failed_attempt(catalog: Catalog, *, info: AttemptInfo, actor: str) ->
     """Record a failed attempt of a version the catalog does not hold (``Conflict`` on a reused id)."""
     ident = info.attempt_id or uuid.uuid4().hex
     with catalog.write() as session:
-        if session.get(s.DeploymentAttempt, ident) is not None or session.get(s.Deployment, ident) is not None:
+        if info.attempt_id is not None and _recorded(session, ident):  # a fresh UUID needs no check
             raise Conflict(f"deployment '{ident}' is already recorded")
         row = s.DeploymentAttempt(
             id=ident, model=info.model, version=info.version, source_uri=info.source_uri, target=str(info.target),
@@ -38,6 +38,10 @@ def record_failed_attempt(catalog: Catalog, *, info: AttemptInfo, actor: str) ->
         audit.append(session, actor=actor, action="deployment.attempt_failed", entity=f"deployment:{ident}",
                      after=_summary(row))
         return attempt_view(row)
+
+
+def _recorded(session: Session, ident: str) -> bool:
+    return session.get(s.DeploymentAttempt, ident) is not None or session.get(s.Deployment, ident) is not None
 
 
 def _summary(row: s.DeploymentAttempt) -> dict[str, Any]:

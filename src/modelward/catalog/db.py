@@ -6,7 +6,8 @@ SQLite runs in WAL mode with ``synchronous=NORMAL`` and a busy timeout: a commit
 commits (never corrupt the file). Write transactions start with ``BEGIN IMMEDIATE`` so that two
 processes never interleave a read-then-write. On PostgreSQL every write transaction takes one
 advisory lock, which keeps the audit hash chain linear, and sessions run without JIT compilation
-(the catalog's queries are short; compiling them cost more than it saved).
+(the catalog's queries are short; compiling them cost more than it saved). The lock is taken in the
+statement that also reads (and row-locks) the audit chain's head, one round trip for both.
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelward.catalog.schema import AuditHead
 from modelward.errors import CatalogError, ConfigurationError
 from modelward.settings import Settings
 
 WRITE_OPTION = "modelward_write"
 PG_WRITE_LOCK = 0x6D77_6361  # "mwca": one advisory lock for every catalog write
 MIGRATIONS = Path(__file__).with_name("migrations")
+# FOR UPDATE: the statement's snapshot predates the lock, so a head moved by the writer that held the
+# lock is only seen through the row lock (READ COMMITTED re-reads a row updated by a committed writer)
+PG_LOCK_AND_HEAD = text(f"SELECT h.id, h.seq, h.hash FROM pg_advisory_xact_lock({PG_WRITE_LOCK}) AS l,"
+                        " audit_head AS h WHERE h.id = 1 FOR UPDATE OF h")
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -112,6 +118,8 @@ class Catalog:
     def write(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         with self._guard(), self._writes() as session, session.begin():
+            if self.dialect == "postgresql":
+                _lock_writers(session)
             yield session
 
     @contextmanager
@@ -126,6 +134,20 @@ class Catalog:
         self.engine.dispose()
 
 
+def _lock_writers(session: Session) -> None:
+    """Take the catalog's write lock and load the audit head into ``session`` (one statement)."""
+    head = session.scalars(select(AuditHead).from_statement(PG_LOCK_AND_HEAD)).first()
+    session.info["audit_head"] = head  # the identity map holds rows weakly: keep it for audit.append
+    if head is None:  # no chain yet: the join need not have called the lock function
+        session.execute(text(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
+
+
+def _write_sessions(engine: Engine) -> sessionmaker[Session]:
+    if engine.dialect.name == "postgresql":  # Catalog.write takes the lock together with the head read
+        return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
+
+
 def _first_line(exc: Exception) -> str:
     return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
 
@@ -137,8 +159,7 @@ def open_catalog(url: str, *, migrate: bool = False) -> Catalog:
     ``modelward catalog upgrade``.
     """
     engine = engine_for(url)
-    catalog = Catalog(engine, sessionmaker(engine, expire_on_commit=False),
-                      sessionmaker(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False))
+    catalog = Catalog(engine, sessionmaker(engine, expire_on_commit=False), _write_sessions(engine))
     if migrate:
         upgrade(catalog)
     else:

@@ -7,11 +7,13 @@ in that same transaction.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from modelward.catalog import audit
 from modelward.catalog import schema as s
@@ -183,30 +185,55 @@ def record_deployment(catalog: Catalog, *, info: DeploymentInfo, actor: str) -> 
     When it replaces another deployment and is running, the replaced one becomes ``replaced``.
     """
     with catalog.write() as session:
-        version = find_version(session, info.model, info.version)
         ident = info.deployment_id or uuid.uuid4().hex  # a fresh UUID needs no duplicate check
-        if info.deployment_id is not None and session.get(s.Deployment, ident) is not None:
-            raise Conflict(f"deployment '{ident}' is already recorded")
         if info.replaces is not None and session.get(s.Deployment, info.replaces) is None:
-            raise NotFound(f"deployment '{info.replaces}' (the one this replaces) is not in the catalog")
-        moment = now()
-        fields = info.model_dump(exclude={"model", "version", "replaces", "deployment_id", "deployed_at"})
-        row = s.Deployment(id=ident, version_id=version.id, deployed_by=actor, updated_at=moment,
-                           deployed_at=info.deployed_at or moment, replaced_id=info.replaces,
-                           **{k: str(v) if k in ("target", "status") else v for k, v in fields.items()})
-        session.add(row)
-        _flush(session, ident)
+            _refuse(session, info, ident)
+        row = _new_deployment(info, ident, actor)
+        _insert_deployment(session, row, info)
         audit.append(session, actor=actor, action="deployment.record", entity=f"deployment:{ident}",
                      after={"model": f"{info.model}@{info.version}"} | _deployment_summary(row))
         _retire_replaced(session, row, actor)
         return deployment_view(row, info.model, info.version)
 
 
-def _flush(session: Session, ident: str) -> None:
+def _new_deployment(info: DeploymentInfo, ident: str, actor: str) -> s.Deployment:
+    moment = now()
+    fields = info.model_dump(exclude={"model", "version", "replaces", "deployment_id", "deployed_at"})
+    return s.Deployment(id=ident, deployed_by=actor, updated_at=moment, deployed_at=info.deployed_at or moment,
+                        replaced_id=info.replaces,
+                        **{k: str(v) if k in ("target", "status") else v for k, v in fields.items()})
+
+
+def _insert_deployment(session: Session, row: s.Deployment, info: DeploymentInfo) -> None:
+    """One ``INSERT ... SELECT``: the version lookup and the duplicate-id check ride in the insert.
+
+    No row inserted means a missing version or an id already recorded; which one is found out then.
+    """
+    table = s.Deployment.__table__
+    names = [col.name for col in table.columns if col.name != "version_id"]
+    source = (select(*(literal(getattr(row, n), table.c[n].type) for n in names), s.ModelVersion.id)
+              .join(s.Model, s.Model.id == s.ModelVersion.model_id)
+              .where(s.Model.qualified_name == info.model, s.ModelVersion.version == info.version))
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (insert(s.Deployment).from_select([*names, "version_id"], source)
+                 .on_conflict_do_nothing(index_elements=["id"]).returning(s.Deployment.version_id))
     try:
-        session.flush()
+        version_id = session.scalar(statement)
     except IntegrityError as exc:
-        raise Conflict(f"deployment '{ident}' conflicts with what the catalog holds") from exc
+        raise Conflict(f"deployment '{row.id}' conflicts with what the catalog holds") from exc
+    if version_id is None:
+        _refuse(session, info, row.id)
+    row.version_id = version_id
+    make_transient_to_detached(row)
+    session.add(row)  # persistent as inserted, without another INSERT
+
+
+def _refuse(session: Session, info: DeploymentInfo, ident: str) -> NoReturn:
+    """Raise what is wrong with ``info``, checked in the order the errors have always come in."""
+    find_version(session, info.model, info.version)
+    if session.get(s.Deployment, ident) is not None:
+        raise Conflict(f"deployment '{ident}' is already recorded")
+    raise NotFound(f"deployment '{info.replaces}' (the one this replaces) is not in the catalog")
 
 
 def _retire_replaced(session: Session, row: s.Deployment, actor: str) -> None:
@@ -236,7 +263,8 @@ def update_deployment(catalog: Catalog, *, deployment_id: str, actor: str,
     changes: dict[str, Any] = {"status": DeploymentStatus(status).value if status is not None else None,
                                "reason": reason, "replicas": replicas, "endpoint_url": endpoint_url}
     with catalog.write() as session:
-        row = session.get(s.Deployment, deployment_id)
+        row = session.scalar(select(s.Deployment).where(s.Deployment.id == deployment_id)  # one round trip
+                             .options(joinedload(s.Deployment.version).joinedload(s.ModelVersion.model)))
         if row is None:
             raise NotFound(f"deployment '{deployment_id}' is not in the catalog")
         _change(session, row, actor, **{k: v for k, v in changes.items() if v is not None})
