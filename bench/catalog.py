@@ -128,26 +128,22 @@ def _timed(fn: Callable[[int], object], n: int) -> tuple[float, float]:
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
-def measure(catalog: c.Catalog, n_models: int, per_model: int, runs: int) -> dict[str, float]:
+def measure(catalog: c.Catalog, n_models: int, per_model: int, runs: int, *,
+            searches: bool = True) -> dict[str, float]:
+    """Time the searches (unless ``searches`` is false) and then the writes."""
     rng = random.Random(4)
     queries = [c.SearchQuery(text=rng.choice(WORDS), line_of_business=rng.choice(LOBS),
                              environment=rng.choice(ENVS), target=rng.choice(TARGETS),
                              stage=rng.choice(["production", "staging", None]), per_page=20)
                for _ in range(runs)]
     plain = [c.SearchQuery(text=f"{rng.choice(WORDS)} {rng.choice(WORDS)[:4]}") for _ in range(runs)]
-    search_p50, search_p95 = _timed(lambda i: c.search(catalog, query=queries[i]), runs)
-    text_p50, text_p95 = _timed(lambda i: c.search(catalog, query=plain[i]), runs)
-
-    def write(i: int) -> None:
-        model = rng.randint(1, n_models)
-        name = _models_name(catalog, model)
-        c.record_deployment(catalog, info=c.DeploymentInfo(model=name, version=f"1.{rng.randrange(per_model)}.0",
-                                                           target="kubernetes", environment="production"),
-                            actor="bench")
-
-    write_p50, write_p95 = _timed(write, runs)
-    return {"search_p50": search_p50, "search_p95": search_p95, "text_p50": text_p50, "text_p95": text_p95,
-            "write_p50": write_p50, "write_p95": write_p95}
+    result: dict[str, float] = {}
+    if searches:
+        result["search_p50"], result["search_p95"] = _timed(lambda i: c.search(catalog, query=queries[i]), runs)
+        result["text_p50"], result["text_p95"] = _timed(lambda i: c.search(catalog, query=plain[i]), runs)
+    infos = _deployments(catalog, rng, n_models, per_model, runs)
+    result["write_p50"], result["write_p95"] = _timed(_writer(catalog, infos), runs)
+    return result
 
 
 ASYNC_COMMIT = "options=-c%20synchronous_commit%3Doff"
@@ -155,20 +151,25 @@ ASYNC_COMMIT = "options=-c%20synchronous_commit%3Doff"
 
 def measure_async_writes(url: str, n_models: int, per_model: int, runs: int) -> dict[str, float]:
     """PostgreSQL only: the same write with ``synchronous_commit=off`` in the URL (no WAL flush wait)."""
-    rng = random.Random(5)
     catalog = c.open_catalog(f"{url}?{ASYNC_COMMIT}")
-
-    def write(i: int) -> None:
-        name = _models_name(catalog, rng.randint(1, n_models))
-        c.record_deployment(catalog, info=c.DeploymentInfo(model=name, version=f"1.{rng.randrange(per_model)}.0",
-                                                           target="kubernetes", environment="production"),
-                            actor="bench")
-
     try:
-        p50, p95 = _timed(write, runs)
+        infos = _deployments(catalog, random.Random(5), n_models, per_model, runs)
+        p50, p95 = _timed(_writer(catalog, infos), runs)
     finally:
         catalog.dispose()
     return {"async_write_p50": p50, "async_write_p95": p95}
+
+
+def _deployments(catalog: c.Catalog, rng: random.Random, n_models: int, per_model: int,
+                 runs: int) -> list[c.DeploymentInfo]:
+    """The writes to time, model names looked up beforehand (outside the timed calls)."""
+    return [c.DeploymentInfo(model=_models_name(catalog, rng.randint(1, n_models)),
+                             version=f"1.{rng.randrange(per_model)}.0", target="kubernetes", environment="production")
+            for _ in range(runs)]
+
+
+def _writer(catalog: c.Catalog, infos: list[c.DeploymentInfo]) -> Callable[[int], object]:
+    return lambda i: c.record_deployment(catalog, info=infos[i], actor="bench")
 
 
 _NAMES: dict[int, str] = {}
@@ -199,7 +200,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, float]:
             loaded = load(catalog, args.models, args.versions // args.models, args.deployments)
         _NAMES.clear()
         per_model = args.versions // args.models
-        result = measure(catalog, args.models, per_model, args.runs)
+        result = measure(catalog, args.models, per_model, args.runs, searches=not args.writes_only)
         if catalog.dialect == "postgresql":
             result |= measure_async_writes(url, args.models, per_model, args.runs)
         return {"load_s": loaded, **result}
@@ -214,10 +215,12 @@ def main() -> None:
     parser.add_argument("--deployments", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--small", action="store_true", help="10x smaller, for a quick check")
+    parser.add_argument("--writes-only", action="store_true", help="time record_deployment only (no searches)")
     parser.add_argument("--reuse", metavar="KEY", help="keep the databases under KEY and reuse them")
     parser.add_argument("--drop", metavar="KEY", help="remove the databases kept under KEY and exit")
-    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="run one backend only")
+    parser.add_argument("--only", choices=["sqlite", "postgresql", "postgres"], help="run one backend only")
     args = parser.parse_args()
+    args.only = "postgresql" if args.only == "postgres" else args.only
     if args.drop:
         _drop_kept(args.drop)
         return
@@ -279,7 +282,7 @@ def _report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> N
             ("search text+filters p95 (ms)", "search_p95"), ("search text only p50 (ms)", "text_p50"),
             ("search text only p95 (ms)", "text_p95"), ("record deployment p50 (ms)", "write_p50"),
             ("record deployment p95 (ms)", "write_p95")]
-    for label, key in rows:
+    for label, key in (row for row in rows if row[1] in results["sqlite"]):
         lite, pg = results["sqlite"][key], results["postgresql"][key]
         print(f"{label:28}{lite:>10.2f}{pg:>12.2f}{pg / lite:>11.2f}")
     for label, key in (("record, PG async commit p50", "async_write_p50"),
