@@ -12,46 +12,21 @@ endpoints) imports these same classes, so each one runs the same model code:
 from __future__ import annotations
 
 import os
-from enum import Enum
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ml_base import MLModel
-from pydantic import BaseModel, Field
 
-
-class SexEnum(str, Enum):
-    """Gender of the beneficiary."""
-
-    male = "male"
-    female = "female"
-
-
-class RegionEnum(str, Enum):
-    """Region where the beneficiary lives."""
-
-    southwest = "southwest"
-    southeast = "southeast"
-    northwest = "northwest"
-    northeast = "northeast"
-
-
-class InsuranceInput(BaseModel):
-    """The insurance charges model's input (the same fields and bounds as the example)."""
-
-    age: int = Field(ge=18, le=65, description="Age of primary beneficiary in years.")
-    sex: SexEnum = Field(description="Gender of beneficiary.")
-    bmi: float = Field(ge=15.0, le=50.0, description="Body mass index of beneficiary.")
-    children: int = Field(ge=0, le=5, description="Number of children covered by health insurance.")
-    smoker: bool = Field(description="Whether beneficiary is a smoker.")
-    region: RegionEnum = Field(description="Region where beneficiary lives.")
-
-
-class InsuranceOutput(BaseModel):
-    """The insurance charges model's output."""
-
-    charges: float = Field(description="Individual medical costs billed by health insurance, in US dollars.")
+# the example's schemas need only pydantic, so every server (rest-model-service's env too) imports them
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from insurance_charges.schemas import (
+    InsuranceChargesModelInput as InsuranceInput,
+)
+from insurance_charges.schemas import (
+    InsuranceChargesModelOutput as InsuranceOutput,
+)
 
 
 class NoopModel(MLModel):
