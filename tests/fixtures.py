@@ -114,3 +114,15 @@ class ClosingDecorator(MLModelDecorator):
         from pathlib import Path
 
         Path(self._configuration["marker"]).write_text("closed", encoding="utf-8")
+
+
+class SleepyModel(EchoModel):
+    """A model whose predictions take a while (it waits), to watch the service stay responsive."""
+
+    qualified_name = "sleepy_model"
+
+    def predict(self, data: Any) -> EchoOutput:
+        import time
+
+        time.sleep(data.value / 1000)
+        return super().predict(data)

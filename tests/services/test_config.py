@@ -37,7 +37,7 @@ def test_the_articles_config_parses_unchanged() -> None:
 def test_defaults() -> None:
     config = parse_config("models:\n  - class_path: a.B\n")
     assert config.models[0].create_endpoint is True
-    assert config.models[0].execution == "thread"
+    assert config.models[0].execution == "auto"
     assert config.version == "0.1.0"
 
 

@@ -9,7 +9,7 @@ import pytest
 from modelward.errors import ModelNotFound, PredictionError, RequestError, SchemaValidationError
 from modelward.model import MLModelDecorator, PredictionNotAvailable
 from modelward.services.config import ModelConfig
-from modelward.services.dataplane import DataPlane, load_into
+from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into
 from modelward.services.loader import LoadedModel
 from tests.fixtures import EchoModel, RaisingModel
 
@@ -104,3 +104,31 @@ def test_metadata_lists_schemas() -> None:
     assert meta["version"] == "9.9.9"
     assert meta["input_schema"]["properties"]["value"]["maximum"] == 1000
     assert meta["output_schema"]["title"] == "EchoOutput"
+
+
+def endpoint_with(execution: str) -> ModelEndpoint:
+    config = ModelConfig(class_path="x.Y", execution=execution)  # type: ignore[arg-type]
+    return ModelEndpoint(LoadedModel(model=EchoModel(), config=config))
+
+
+def test_auto_execution_goes_inline_only_while_predictions_are_fast() -> None:
+    endpoint = endpoint_with("auto")
+    assert endpoint.runs_inline() is False  # nothing measured yet: a thread, in case the model is slow
+    endpoint.observe(0.002)
+    assert endpoint.runs_inline() is True
+    assert endpoint.runs_inline(batch=True) is False  # batches always go to a thread
+    for _ in range(5):
+        endpoint.observe(0.5)  # the model became slow: back to a thread
+    assert endpoint.runs_inline() is False
+    for _ in range(40):
+        endpoint.observe(0.001)
+    assert endpoint.runs_inline() is True
+
+
+@pytest.mark.parametrize(("execution", "inline"), [("thread", False), ("inline", True)])
+def test_fixed_execution_ignores_timings(execution: str, inline: bool) -> None:
+    endpoint = endpoint_with(execution)
+    endpoint.observe(0.001)
+    assert endpoint.runs_inline() is inline
+    endpoint.observe(5.0)
+    assert endpoint.runs_inline() is inline

@@ -249,3 +249,20 @@ def test_decorators_are_closed_at_shutdown(serve: Callable[..., Server], tmp_pat
     assert not marker.exists()
     stop(server.process)
     assert marker.read_text() == "closed"
+
+
+def test_health_answers_while_a_slow_model_predicts(serve: Callable[..., Server], tmp_path: Path) -> None:
+    import threading
+    import time
+
+    config = write_config(tmp_path / "svc.yaml", "models:\n  - class_path: tests.fixtures.SleepyModel\n")
+    server = serve(config)  # execution: auto, the default
+    assert wait_started(server.url).status_code == 200
+    assert post(server, "/api/models/sleepy_model/prediction", '{"value": 600}').status_code == 200
+    slow = threading.Thread(target=post, args=(server, "/api/models/sleepy_model/prediction", '{"value": 600}'))
+    slow.start()
+    time.sleep(0.1)
+    started = time.perf_counter()
+    assert httpx.get(server.url + "/api/health", timeout=5).status_code == 200
+    assert time.perf_counter() - started < 0.3  # the 600 ms prediction runs in a worker thread
+    slow.join(5)

@@ -62,10 +62,11 @@ class ModelConfig(BaseModel):
     decorators: list[DecoratorConfig] | None = Field(
         default=None, description="Decorators, the first listed innermost."
     )
-    execution: Literal["thread", "inline"] = Field(
-        default="thread",
-        description="Run predict() in a worker thread (default; keeps health probes answering "
-        "during slow predictions) or inline on the event loop (fastest for sub-millisecond models).",
+    execution: Literal["auto", "thread", "inline"] = Field(
+        default="auto",
+        description="auto (default): predict on the event loop while the model's recent predictions take "
+        "under 10 ms, in a worker thread otherwise (and always for batches); thread: always in a worker "
+        "thread (health probes answer during any prediction); inline: always on the event loop.",
     )
 
 

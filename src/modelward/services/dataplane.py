@@ -29,6 +29,9 @@ from modelward.services.loader import LoadedModel
 
 logger = logging.getLogger(__name__)
 
+#: ``execution: auto`` predicts on the event loop while the model's recent calls take less than this
+INLINE_LIMIT = 0.010
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -58,7 +61,18 @@ class ModelEndpoint:
         self.model = loaded.model
         self.qualified_name = loaded.qualified_name
         self.input_schema: type[BaseModel] = self.model.input_schema
-        self.inline = loaded.config.execution == "inline"
+        self.execution = loaded.config.execution
+        self.recent: float | None = None  # moving average of predict() seconds (``auto``)
+
+    def runs_inline(self, batch: bool = False) -> bool:
+        """Whether the next call predicts on the event loop (see ``ModelConfig.execution``)."""
+        if self.execution != "auto":
+            return self.execution == "inline"
+        return not batch and self.recent is not None and self.recent < INLINE_LIMIT
+
+    def observe(self, seconds: float) -> None:
+        """Fold one call's duration into the moving average that ``auto`` decides by."""
+        self.recent = seconds if self.recent is None else 0.8 * self.recent + 0.2 * seconds
 
     @cached_property
     def output_adapter(self) -> TypeAdapter[Any]:

@@ -84,8 +84,8 @@ class _Disconnected(Exception):
 class PredictionEndpoint:
     """``POST /api/models/{qualified_name}/prediction`` (or ``predictions``) as a raw ASGI app.
 
-    ``execution: inline`` models predict on the event loop; the others in worker threads of
-    ``threads``, with the request's context (its request id) copied along.
+    Where a model predicts follows its ``execution`` setting: on the event loop, or in a worker
+    thread of ``threads`` with the request's context (its request id) copied along.
     """
 
     def __init__(self, plane: DataPlane, limit: int, threads: ThreadHandoff, *, batch: bool) -> None:
@@ -130,10 +130,19 @@ class PredictionEndpoint:
         return await self._run(endpoint, DataPlane.run_one, endpoint.parse(loads_strict(body)))
 
     async def _run(self, endpoint: ModelEndpoint, fn: Callable[[ModelEndpoint, Any], Answer], arg: Any) -> Answer:
-        if endpoint.inline:
-            return fn(endpoint, arg)
-        answer: Answer = await self.threads.run(fn, endpoint, arg)
+        if endpoint.runs_inline(self.batch):
+            return _timed(endpoint, fn, arg)
+        answer: Answer = await self.threads.run(_timed, endpoint, fn, arg)
         return answer
+
+
+def _timed(endpoint: ModelEndpoint, fn: Callable[[ModelEndpoint, Any], Answer], arg: Any) -> Answer:
+    """Run ``fn`` and tell the endpoint how long a single prediction took."""
+    started = time.perf_counter()
+    answer = fn(endpoint, arg)
+    if not isinstance(arg, list):
+        endpoint.observe(time.perf_counter() - started)
+    return answer
 
 
 def new_request_id() -> str:
