@@ -65,8 +65,9 @@ class ModelConfig(BaseModel):
     execution: Literal["auto", "thread", "inline"] = Field(
         default="auto",
         description="auto (default): predict on the event loop while the model's recent predictions take "
-        "under 10 ms, in a worker thread otherwise (and always for batches); thread: always in a worker "
-        "thread (health probes answer during any prediction); inline: always on the event loop.",
+        "under 10 ms and no other prediction is waiting, in a worker thread otherwise (and always for "
+        "batches); thread: always in a worker thread (health probes answer during any prediction); "
+        "inline: always on the event loop.",
     )
 
 

@@ -93,6 +93,7 @@ class PredictionEndpoint:
         self.limit = limit
         self.threads = threads
         self.batch = batch
+        self.waiting = 0  # predictions handed to threads and not answered yet (event-loop state only)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _request_headers(scope)
@@ -130,9 +131,15 @@ class PredictionEndpoint:
         return await self._run(endpoint, DataPlane.run_one, endpoint.parse(loads_strict(body)))
 
     async def _run(self, endpoint: ModelEndpoint, fn: Callable[[ModelEndpoint, Any], Answer], arg: Any) -> Answer:
-        if endpoint.runs_inline(self.batch):
+        # on the event loop only when no other prediction is waiting: under concurrency the thread
+        # hand-off serves requests first come first served, which keeps the tail latency low
+        if self.waiting == 0 and endpoint.runs_inline(self.batch):
             return _timed(endpoint, fn, arg)
-        answer: Answer = await self.threads.run(_timed, endpoint, fn, arg)
+        self.waiting += 1
+        try:
+            answer: Answer = await self.threads.run(_timed, endpoint, fn, arg)
+        finally:
+            self.waiting -= 1
         return answer
 
 
