@@ -51,7 +51,6 @@ class Settings(BaseSettings):
     )
 
     decision_log: Path | None = Field(default=None, description="Policy decision log (JSON lines).")
-    redis_url: str | None = Field(default=None, description="Redis URL for the prediction cache.")
 
     @field_validator("log_level")
     @classmethod

@@ -7,7 +7,6 @@ import os
 import secrets
 import stat
 import zipfile
-from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -220,6 +219,3 @@ def read_signature(uri: Path | str) -> Signature | None:
     return None if data is None else parse_signature(data, f"{path}/{SIGNATURE_NAME}")
 
 
-def package_files(manifest: Manifest) -> Iterable[str]:
-    """The paths a package holds besides manifest and signature."""
-    return (entry.path for entry in manifest.files)

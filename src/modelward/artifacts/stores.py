@@ -113,10 +113,6 @@ class LocalStore:
             raise StoreError(f"{self.url}: no object '{key}'")
         return self._path(key).stat().st_size
 
-    def local_path(self, key: str) -> Path:
-        """The object's path (local stores only)."""
-        return self._path(key)
-
 
 def resolve_secret(value: str | None, what: str) -> str | None:
     """``${VAR}`` means the environment variable VAR; a missing variable is a configuration error."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelward.catalog import audit
@@ -56,7 +55,3 @@ def find_attempt(session: Session, ident: str) -> DeploymentView | None:
     return None if row is None else attempt_view(row)
 
 
-def attempts_name(session: Session, model: str) -> bool:
-    """Whether any failed attempt names ``model``."""
-    return bool(session.scalar(select(func.count()).select_from(s.DeploymentAttempt)
-                               .where(s.DeploymentAttempt.model == model)))

@@ -163,11 +163,20 @@ class DataPlane:
     def prepare(self, qualified_name: str, body: bytes) -> tuple[ModelEndpoint, BaseModel]:
         """Find the model and validate one request body against its input schema."""
         endpoint = self.endpoint(qualified_name, for_prediction=True)
-        return endpoint, endpoint.parse(loads_strict(body))
+        return endpoint, self.parse_one(endpoint, body)
 
     def prepare_batch(self, qualified_name: str, body: bytes) -> tuple[ModelEndpoint, list[BaseModel]]:
         """Find the model and validate a JSON list of inputs."""
         endpoint = self.endpoint(qualified_name, for_prediction=True)
+        return endpoint, self.parse_batch(endpoint, body)
+
+    @staticmethod
+    def parse_one(endpoint: ModelEndpoint, body: bytes) -> BaseModel:
+        """Validate one request body against the model's input schema."""
+        return endpoint.parse(loads_strict(body))
+
+    def parse_batch(self, endpoint: ModelEndpoint, body: bytes) -> list[BaseModel]:
+        """Validate a JSON list of inputs; every bad item is reported, by index."""
         document = loads_strict(body)
         if not isinstance(document, list):
             raise RequestError(f"expected a JSON list of inputs, got {type(document).__name__}")
@@ -183,7 +192,7 @@ class DataPlane:
         if errors:
             summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
             raise SchemaValidationError(f"input does not match the model's schema: {summary}", errors=errors)
-        return endpoint, items
+        return items
 
     @staticmethod
     def run_one(endpoint: ModelEndpoint, data: BaseModel) -> Answer:

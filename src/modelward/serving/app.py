@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from modelward.errors import ConfigurationError, ModelwardError
 from modelward.services.config import ServiceConfig, dotted, load_config
-from modelward.services.dataplane import DataPlane, load_into
+from modelward.services.dataplane import DataPlane, endpoint_metadata, load_into
 from modelward.services.handoff import ThreadHandoff
 from modelward.services.loader import build_models
 from modelward.serving import health, metrics_routes
@@ -151,7 +151,7 @@ def _add_routes(app: ServiceApp, plane: DataPlane, settings: Settings, threads: 
             endpoint = plane.endpoint(request.path_params["qualified_name"])
         except ModelwardError as exc:
             return error_response(exc)
-        return _json(health.metadata_of(endpoint))
+        return _json(endpoint_metadata(endpoint))
 
     app.router.add_route("/", root, methods=["GET"], include_in_schema=False)
     app.router.add_route("/api/models", models, methods=["GET"], include_in_schema=False)

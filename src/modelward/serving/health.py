@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelward.services.dataplane import DataPlane, ModelEndpoint, endpoint_metadata
+from modelward.services.dataplane import DataPlane
 from modelward.serving.errors import JSON
 
 
@@ -37,10 +37,6 @@ def problems(plane: DataPlane) -> list[str]:
                 found.extend(f"{endpoint.qualified_name}: {p}" for p in report(layer))
             layer = getattr(layer, "__dict__", {}).get("_model")
     return found
-
-
-def metadata_of(endpoint: ModelEndpoint) -> dict[str, Any]:
-    return endpoint_metadata(endpoint)
 
 
 def _answer(body: dict[str, Any], ok: bool) -> Response:

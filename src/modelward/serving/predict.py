@@ -20,7 +20,6 @@ from modelward.errors import ModelwardError, PayloadTooLarge, RequestError, Unsu
 from modelward.model.context import request_id
 from modelward.services.dataplane import Answer, DataPlane, ModelEndpoint
 from modelward.services.handoff import ThreadHandoff
-from modelward.services.jsonbody import loads_strict
 from modelward.serving import health
 from modelward.serving.errors import error_response, plain_error
 
@@ -126,9 +125,8 @@ class PredictionEndpoint:
         endpoint = plane.endpoint(scope["path_params"]["qualified_name"], for_prediction=True)
         body = await receive_body(receive, headers, self.limit)
         if self.batch:
-            _, items = plane.prepare_batch(endpoint.qualified_name, body)
-            return await self._run(endpoint, DataPlane.run_many, items)
-        return await self._run(endpoint, DataPlane.run_one, endpoint.parse(loads_strict(body)))
+            return await self._run(endpoint, DataPlane.run_many, plane.parse_batch(endpoint, body))
+        return await self._run(endpoint, DataPlane.run_one, plane.parse_one(endpoint, body))
 
     async def _run(self, endpoint: ModelEndpoint, fn: Callable[[ModelEndpoint, Any], Answer], arg: Any) -> Answer:
         # on the event loop only when no other prediction is waiting: under concurrency the thread
