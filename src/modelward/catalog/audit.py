@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from modelward.catalog import schema as s
-from modelward.catalog.db import Catalog
+from modelward.catalog.db import HEAD_KEY, Catalog
 from modelward.catalog.views import now, utc
 from modelward.errors import AuditChainBroken
 
@@ -64,23 +64,32 @@ def _jsonable(summary: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def append(session: Session, *, actor: str, action: str, entity: str,
-           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> s.AuditEvent:
-    """Append one event to the chain inside ``session``'s (write) transaction."""
-    head = session.get(s.AuditHead, 1)
-    seq, prev = (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    """Append one event to the chain inside ``session``'s (write) transaction.
+
+    Written with Core statements on the session's connection (no unit of work): the insert is one
+    round trip, and the ``audit_events_head`` trigger moves the stored head with it.
+    """
+    connection = session.connection()
+    head = session.info[HEAD_KEY] if HEAD_KEY in session.info else read_head(connection)
+    seq, prev = (head[0] + 1, head[1]) if head is not None else (1, GENESIS)
     at = now()
     before, after = _jsonable(before), _jsonable(after)
     digest = event_hash(seq=seq, at=at, actor=actor, action=action, entity=entity, before=before,
                         after=after, prev_hash=prev)
-    event = s.AuditEvent(seq=seq, at=at, actor=actor, action=action, entity=entity, before=before,
-                         after=after, prev_hash=prev, hash=digest)
-    session.add(event)
+    connection.execute(insert(s.AuditEvent), {
+        "seq": seq, "at": at, "actor": actor, "action": action, "entity": entity, "before": before,
+        "after": after, "prev_hash": prev, "hash": digest})
     if head is None:
-        session.add(s.AuditHead(id=1, seq=seq, hash=digest))
-    else:  # the audit_events_head trigger (revision 0002) moves the stored head with the insert
-        set_committed_value(head, "seq", seq)
-        set_committed_value(head, "hash", digest)
-    return event
+        connection.execute(insert(s.AuditHead), {"id": 1, "seq": seq, "hash": digest})
+    session.info[HEAD_KEY] = (seq, digest)
+
+
+def read_head(connection: Connection) -> tuple[int, str] | None:
+    """The chain's stored head, ``(seq, hash)``, or None before the first event."""
+    table = s.AuditHead.__table__
+    row = connection.execute(select(table.c.seq, table.c.hash).where(table.c.id == 1)).first()
+    return None if row is None else (row[0], row[1])
 
 
 def verify(catalog: Catalog, *, batch: int = 5000) -> AuditReport:

@@ -18,21 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from modelward.catalog.schema import AuditHead
 from modelward.errors import CatalogError, ConfigurationError
 from modelward.settings import Settings
 
 WRITE_OPTION = "modelward_write"
+HEAD_KEY = "audit_head"  # session.info: the audit chain's (seq, hash) as this transaction leaves it
 PG_WRITE_LOCK = 0x6D77_6361  # "mwca": one advisory lock for every catalog write
 MIGRATIONS = Path(__file__).with_name("migrations")
 # FOR UPDATE: the statement's snapshot predates the lock, so a head moved by the writer that held the
 # lock is only seen through the row lock (READ COMMITTED re-reads a row updated by a committed writer)
-PG_LOCK_AND_HEAD = text(f"SELECT h.id, h.seq, h.hash FROM pg_advisory_xact_lock({PG_WRITE_LOCK}) AS l,"
+PG_LOCK_AND_HEAD = text(f"SELECT h.seq, h.hash FROM pg_advisory_xact_lock({PG_WRITE_LOCK}) AS l,"
                         " audit_head AS h WHERE h.id = 1 FOR UPDATE OF h")
 
 
@@ -135,11 +135,15 @@ class Catalog:
 
 
 def _lock_writers(session: Session) -> None:
-    """Take the catalog's write lock and load the audit head into ``session`` (one statement)."""
-    head = session.scalars(select(AuditHead).from_statement(PG_LOCK_AND_HEAD)).first()
-    session.info["audit_head"] = head  # the identity map holds rows weakly: keep it for audit.append
-    if head is None:  # no chain yet: the join need not have called the lock function
-        session.execute(text(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
+    """Take the catalog's write lock and keep the audit head in ``session.info`` (one statement)."""
+    connection = session.connection()
+    row = connection.execute(PG_LOCK_AND_HEAD).first()
+    if row is not None:
+        session.info[HEAD_KEY] = (row[0], row[1])
+        return
+    # no chain when the statement began: the join need not have called the lock function, and
+    # another writer may have started the chain meanwhile, so audit.append reads the head itself
+    connection.execute(text(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
 
 
 def _write_sessions(engine: Engine) -> sessionmaker[Session]:

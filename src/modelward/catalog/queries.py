@@ -167,7 +167,7 @@ def _merged_page(session: Session, deployed: Select[s.Deployment, str, str] | No
     merged = union_all(*parts).subquery()
     page = session.execute(select(merged.c.id, merged.c.attempt).order_by(merged.c.at.desc(), merged.c.id)
                            .limit(limit).offset(offset)).all()
-    return DeploymentPage(total=total, deployments=[_one(session, ident, bool(kind)) for ident, kind in page])
+    return DeploymentPage(total=total, deployments=[_one(session, str(ident), bool(kind)) for ident, kind in page])
 
 
 def _one(session: Session, ident: str, attempt: bool) -> DeploymentView:

@@ -7,13 +7,15 @@ in that same transaction.
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Any, NoReturn
 
-from sqlalchemy import delete, literal, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.sql.dml import ReturningInsert
 
 from modelward.catalog import audit
 from modelward.catalog import schema as s
@@ -173,16 +175,20 @@ def set_stage(catalog: Catalog, *, model: str, version: str, stage: Stage | str,
         return version_view(row)
 
 
+SUMMARY_FIELDS = ("status", "target", "environment", "host_detail", "endpoint_url", "replicas", "config_digest",
+                  "replaced_id", "reason")
+
+
 def _deployment_summary(row: s.Deployment) -> dict[str, Any]:
-    return {"status": row.status, "target": row.target, "environment": row.environment,
-            "host_detail": row.host_detail, "endpoint_url": row.endpoint_url, "replicas": row.replicas,
-            "config_digest": row.config_digest, "replaced_id": row.replaced_id, "reason": row.reason}
+    return {name: getattr(row, name) for name in SUMMARY_FIELDS}
 
 
 def record_deployment(catalog: Catalog, *, info: DeploymentInfo, actor: str) -> DeploymentView:
     """Record a deployment (or a failed attempt) of ``info.model@info.version``.
 
     When it replaces another deployment and is running, the replaced one becomes ``replaced``.
+    The write is two statements on the transaction's connection (the deployment, its audit event),
+    besides the catalog's write lock: no ORM unit of work on this path, which deploys call most.
     """
     with catalog.write() as session:
         ident = info.deployment_id or uuid.uuid4().hex  # a fresh UUID needs no duplicate check
@@ -192,11 +198,13 @@ def record_deployment(catalog: Catalog, *, info: DeploymentInfo, actor: str) -> 
         _insert_deployment(session, row, info)
         audit.append(session, actor=actor, action="deployment.record", entity=f"deployment:{ident}",
                      after={"model": f"{info.model}@{info.version}"} | _deployment_summary(row))
-        _retire_replaced(session, row, actor)
+        if row.replaced_id is not None and row.status == DeploymentStatus.RUNNING.value:
+            _retire(session, row.replaced_id, ident, actor)
         return deployment_view(row, info.model, info.version)
 
 
 def _new_deployment(info: DeploymentInfo, ident: str, actor: str) -> s.Deployment:
+    """The row to insert, transient (never added to the session)."""
     moment = now()
     fields = info.model_dump(exclude={"model", "version", "replaces", "deployment_id", "deployed_at"})
     return s.Deployment(id=ident, deployed_by=actor, updated_at=moment, deployed_at=info.deployed_at or moment,
@@ -204,28 +212,40 @@ def _new_deployment(info: DeploymentInfo, ident: str, actor: str) -> s.Deploymen
                         **{k: str(v) if k in ("target", "status") else v for k, v in fields.items()})
 
 
+@cache
+def _deployment_insert(dialect: str) -> ReturningInsert[Any]:
+    """``INSERT INTO deployments ... SELECT``: the version lookup and the duplicate-id check ride in it.
+
+    Built once per dialect (and compiled once by SQLAlchemy's statement cache); parameters are the
+    deployment's columns prefixed ``d_`` plus ``model`` and ``version``.
+    """
+    tables = s.Base.metadata.tables
+    table, versions, models = tables["deployments"], tables["model_versions"], tables["models"]
+    names = [col.name for col in table.columns if col.name != "version_id"]
+    source = (select(*(bindparam(f"d_{n}", type_=table.c[n].type) for n in names), versions.c.id)
+              .select_from(versions.join(models, models.c.id == versions.c.model_id))
+              .where(models.c.qualified_name == bindparam("model"), versions.c.version == bindparam("version")))
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert(table).from_select([*names, "version_id"], source)
+            .on_conflict_do_nothing(index_elements=["id"]).returning(table.c.version_id))
+
+
 def _insert_deployment(session: Session, row: s.Deployment, info: DeploymentInfo) -> None:
-    """One ``INSERT ... SELECT``: the version lookup and the duplicate-id check ride in the insert.
+    """Insert ``row`` for ``info``'s version and set its ``version_id``.
 
     No row inserted means a missing version or an id already recorded; which one is found out then.
     """
-    table = s.Deployment.__table__
-    names = [col.name for col in table.columns if col.name != "version_id"]
-    source = (select(*(literal(getattr(row, n), table.c[n].type) for n in names), s.ModelVersion.id)
-              .join(s.Model, s.Model.id == s.ModelVersion.model_id)
-              .where(s.Model.qualified_name == info.model, s.ModelVersion.version == info.version))
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(s.Deployment).from_select([*names, "version_id"], source)
-                 .on_conflict_do_nothing(index_elements=["id"]).returning(s.Deployment.version_id))
+    connection = session.connection()
+    statement = _deployment_insert(connection.dialect.name)
+    params = {f"d_{col.name}": getattr(row, col.name) for col in s.Deployment.__table__.columns
+              if col.name != "version_id"} | {"model": info.model, "version": info.version}
     try:
-        version_id = session.scalar(statement)
+        version_id = connection.execute(statement, params).scalar()
     except IntegrityError as exc:
         raise Conflict(f"deployment '{row.id}' conflicts with what the catalog holds") from exc
     if version_id is None:
         _refuse(session, info, row.id)
     row.version_id = version_id
-    make_transient_to_detached(row)
-    session.add(row)  # persistent as inserted, without another INSERT
 
 
 def _refuse(session: Session, info: DeploymentInfo, ident: str) -> NoReturn:
@@ -236,12 +256,11 @@ def _refuse(session: Session, info: DeploymentInfo, ident: str) -> NoReturn:
     raise NotFound(f"deployment '{info.replaces}' (the one this replaces) is not in the catalog")
 
 
-def _retire_replaced(session: Session, row: s.Deployment, actor: str) -> None:
-    if row.replaced_id is None or row.status != DeploymentStatus.RUNNING.value:
-        return
-    old = session.get(s.Deployment, row.replaced_id)
+def _retire(session: Session, replaced_id: str, by_id: str, actor: str) -> None:
+    """Mark deployment ``replaced_id`` as replaced by ``by_id`` (unless it already is)."""
+    old = session.get(s.Deployment, replaced_id)
     if old is not None and old.status != DeploymentStatus.REPLACED.value:
-        _change(session, old, actor, status=DeploymentStatus.REPLACED.value, reason=f"replaced by {row.id}")
+        _change(session, old, actor, status=DeploymentStatus.REPLACED.value, reason=f"replaced by {by_id}")
 
 
 def _change(session: Session, row: s.Deployment, actor: str, **changes: Any) -> None:
@@ -268,5 +287,6 @@ def update_deployment(catalog: Catalog, *, deployment_id: str, actor: str,
         if row is None:
             raise NotFound(f"deployment '{deployment_id}' is not in the catalog")
         _change(session, row, actor, **{k: v for k, v in changes.items() if v is not None})
-        _retire_replaced(session, row, actor)
+        if row.replaced_id is not None and row.status == DeploymentStatus.RUNNING.value:
+            _retire(session, row.replaced_id, row.id, actor)
         return deployment_view(row, row.version.model.qualified_name, row.version.version)
