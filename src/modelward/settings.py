@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     catalog_enabled: bool = Field(default=False, description="Serve /api/catalog from `modelward serve`.")
     catalog_read_open: bool = Field(default=True, description="Catalog reads need no token.")
 
-    keyring: Path | None = Field(default=None, description="Trusted public keys (file or folder).")
+    keyring: Path | None = Field(default=None, description="Trusted public keys (file or folder); default: "
+                                                         "<data_dir>/keyring.")
     store_url: str | None = Field(default=None, description="Artifact store; default: file://<data_dir>/store.")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (MinIO, Ceph RGW, AWS).")
     legacy_hmac_secret: SecretStr | None = Field(
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     def resolved_catalog_url(self) -> str:
         """The catalog URL, or the embedded SQLite file under ``data_dir``."""
         return self.catalog_url or f"sqlite:///{self.data_dir / 'catalog.db'}"
+
+    def resolved_keyring(self) -> Path:
+        """The trusted keys: ``keyring``, or the folder ``keyring`` under ``data_dir``."""
+        return self.keyring or self.data_dir / "keyring"
 
     def resolved_store_url(self) -> str:
         """The artifact store URL, or the local folder under ``data_dir``."""

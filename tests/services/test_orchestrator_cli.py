@@ -43,7 +43,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             stop_pid(pid)
 
 
-def test_deploy_status_list_stop(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_status_list_stop(setup: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["deploy", str(setup / "deployment.yaml"), "--actor", "ci"]) == 0
     out, err = capsys.readouterr()
     for step in ("stage", "verify", "register", "validate", "serve", "record"):
@@ -56,6 +57,7 @@ def test_deploy_status_list_stop(setup: Path, capsys: pytest.CaptureFixture[str]
     assert status["status"] == "running" and status["process"]["ready"] is True
     assert main(["deployments", "list"]) == 0
     assert "toy_model@1.0.0" in capsys.readouterr().out
+    monkeypatch.delenv("MODELWARD_KEYRING")  # promoting and stopping verify nothing: no keyring needed
     assert main(["promote", "toy_model", "1.0.0", "--to", "production", "--actor", "ci"]) == 0
     assert "is now production" in capsys.readouterr().out
     assert main(["deployments", "stop", "toy"]) == 0
@@ -82,7 +84,8 @@ def test_deploy_without_keyring_is_one_clear_line(setup: Path, capsys: pytest.Ca
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MODELWARD_KEYRING")
     assert main(["deploy", str(setup / "deployment.yaml")]) == 1
-    assert "error: no keyring: pass --keyring or set MODELWARD_KEYRING" in capsys.readouterr().err
+    err = capsys.readouterr().err  # where it looked: the data dir's keyring, the default
+    assert f"error: no keyring at {setup / 'data' / 'keyring'}: pass --keyring, set MODELWARD_KEYRING" in err
 
 
 def test_rollback_of_a_first_deployment_says_there_is_nothing(setup: Path,

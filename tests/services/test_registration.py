@@ -73,3 +73,17 @@ def test_register_command_exit_codes(tmp_path: Path, keyring: Keyring, capsys: p
     assert "nothing changed" in capsys.readouterr().out
     assert main(["register", str(other), "--keyring", str(ring)]) == 1
     assert "error: icm@1.0.0 is already registered" in capsys.readouterr().err
+
+
+def test_register_command_uses_the_data_dirs_keyring_and_a_named_one_must_exist(
+        tmp_path: Path, keyring: Keyring, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("MODELWARD_DATA_DIR", str(data))
+    monkeypatch.delenv("MODELWARD_KEYRING", raising=False)
+    package = _package(tmp_path, tmp_path / "keys", keyring, "a", b"weights-1")
+    assert main(["register", str(package), "--keyring", str(tmp_path / "nowhere")]) == 1
+    assert f"keyring {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+    (data / "keyring").mkdir(parents=True)
+    (data / "keyring" / "keys.json").write_text(next(iter(keyring)).model_dump_json(), encoding="utf-8")
+    assert main(["register", str(package)]) == 0  # <data dir>/keyring, as `modelward keys` uses it
+    assert "icm@1.0.0 registered; signature verified" in capsys.readouterr().out

@@ -53,7 +53,7 @@ def _load_unsigned(path: Path) -> Any:
 
 
 def _from_package(package: str, keyring: str | None, member: str, qualified_name: str, settings: Settings) -> Any:
-    ring_path = keyring or settings.keyring or settings.data_dir / "keyring"
+    ring_path = keyring or settings.resolved_keyring()
     secret = settings.legacy_hmac_secret.get_secret_value() if settings.legacy_hmac_secret else None
     with load_verified(package, Keyring.load(ring_path), max_expansion_bytes=settings.max_expansion_bytes,
                        endpoint_url=settings.s3_endpoint_url, legacy_secret=secret) as verified:

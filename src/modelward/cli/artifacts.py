@@ -26,7 +26,7 @@ KeyOpt = Annotated[Path | None, typer.Option("--key", help="Private key file wri
 
 
 def _keyring_path(settings: Settings, given: Path | None) -> Path:
-    return given or settings.keyring or settings.data_dir / "keyring"
+    return given or settings.resolved_keyring()
 
 
 def _keyring(given: Path | None, *, create: bool = False) -> a.Keyring:

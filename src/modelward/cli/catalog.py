@@ -265,7 +265,8 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (f
 
 def register_cmd(
     package: Annotated[Path, typer.Argument(help="A package (.zip or folder) built by modelward.")],
-    keyring: Annotated[Path | None, typer.Option(help="Trusted keys; default $MODELWARD_KEYRING.")] = None,
+    keyring: Annotated[Path | None, typer.Option(help="Trusted keys (default: $MODELWARD_KEYRING, else "
+                                                      "<data dir>/keyring, when it exists).")] = None,
     artifact_uri: Annotated[str | None, typer.Option(help="Where the package is stored (default: its path).")] = None,
     registry_url: Annotated[str, typer.Option(help="The model registry location of its artifacts.")] = "",
     description: Annotated[str, typer.Option()] = "", model_type: Annotated[str, typer.Option("--type")] = "",
@@ -280,7 +281,8 @@ def register_cmd(
     from modelward.services.registration import ModelDetails, register_package
 
     settings = load_settings(**({"catalog_url": url} if url else {}))
-    ring_path = keyring or settings.keyring
+    default = settings.resolved_keyring()
+    ring_path = keyring or settings.keyring or (default if default.exists() else None)  # a named one must exist
     details = ModelDetails(description=description, model_type=model_type, line_of_business=lob,
                            project=project, owner=owner, tags=tuple(tag or ()),
                            readme=_read_text(readme) if readme else "")

@@ -24,7 +24,8 @@ from modelward.services.deploy_state import StepReport
 
 DeploymentArg = Annotated[Path, typer.Argument(help="Deployment file (YAML).")]
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who deploys (default: the login name).")]
-KeyringOpt = Annotated[Path | None, typer.Option("--keyring", help="Trusted keys (default: $MODELWARD_KEYRING).")]
+KeyringOpt = Annotated[Path | None, typer.Option("--keyring", help="Trusted keys (default: $MODELWARD_KEYRING, "
+                                                                  "else <data dir>/keyring).")]
 
 
 def render_command(
@@ -55,20 +56,23 @@ def _show(report: StepReport) -> None:
     err_console().print(f"  {report.name:<9} {mark} {report.seconds:7.2f}s  {report.detail}", markup=False)
 
 
-def _orchestrator(keyring: Path | None, actor: str | None) -> Any:
+def _orchestrator(keyring: Path | None, actor: str | None, *, verifies: bool = True) -> Any:
+    """The orchestrator; ``verifies=False`` (stop, promote) needs no keyring: its keyring trusts nothing."""
     from modelward import artifacts
     from modelward import catalog as cat
     from modelward.services.orchestrator import Orchestrator
     from modelward.settings import load_settings
 
     settings = load_settings(**({"keyring": keyring} if keyring else {}))
-    if settings.keyring is None:
-        raise ConfigurationError("no keyring: pass --keyring or set MODELWARD_KEYRING (trusted public keys)")
+    ring = settings.resolved_keyring()
+    if verifies and not ring.exists():
+        raise ConfigurationError(f"no keyring at {ring}: pass --keyring, set MODELWARD_KEYRING, or create one "
+                                 "with `modelward keys generate`")
     options: dict[str, Any] = {"progress": _show}
     if actor:
         options["actor"] = actor
-    return Orchestrator(settings=settings, catalog=cat.open_from_settings(settings),
-                        keyring=artifacts.Keyring.load(settings.keyring), **options)
+    trusted = artifacts.Keyring.load(ring) if ring.exists() else artifacts.Keyring()
+    return Orchestrator(settings=settings, catalog=cat.open_from_settings(settings), keyring=trusted, **options)
 
 
 def _catalog() -> Any:
@@ -164,7 +168,7 @@ def deployments_stop(
     actor: ActorOpt = None,
 ) -> None:
     """Stop a local deployment's server and record it stopped."""
-    view = _orchestrator(keyring, actor).stop(name_or_id)
+    view = _orchestrator(keyring, actor, verifies=False).stop(name_or_id)
     console().print(f"deployment {view.id}: {view.status}", markup=False)
 
 
@@ -178,7 +182,7 @@ def promote(
     """Promote a validated version to staging or production (recorded)."""
     if to not in ("staging", "production"):
         raise ConfigurationError(f"--to: '{to}' is not staging or production")
-    view = _orchestrator(keyring, actor).promote(model, version, to)
+    view = _orchestrator(keyring, actor, verifies=False).promote(model, version, to)
     console().print(f"{view.model}@{view.version} is now {view.stage}", markup=False)
 
 
