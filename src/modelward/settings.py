@@ -53,6 +53,12 @@ class Settings(BaseSettings):
 
     decision_log: Path | None = Field(default=None, description="Policy decision log (JSON lines).")
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # absolute once: deployments record paths under it, and the server runs in another directory
+        return value.expanduser().resolve()
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

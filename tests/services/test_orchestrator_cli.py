@@ -58,6 +58,8 @@ def test_deploy_status_list_stop(setup: Path, capsys: pytest.CaptureFixture[str]
     assert main(["deployments", "list"]) == 0
     assert "toy_model@1.0.0" in capsys.readouterr().out
     monkeypatch.delenv("MODELWARD_KEYRING")  # promoting and stopping verify nothing: no keyring needed
+    monkeypatch.chdir(setup)
+    monkeypatch.setenv("MODELWARD_DATA_DIR", "data")  # relative, as the demo prints it: the same server
     assert main(["promote", "toy_model", "1.0.0", "--to", "production", "--actor", "ci"]) == 0
     assert "is now production" in capsys.readouterr().out
     assert main(["deployments", "stop", "toy"]) == 0

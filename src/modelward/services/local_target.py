@@ -88,7 +88,7 @@ def is_our_server(pid: int, config: Path) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return alive(pid)
-    return b"serve" in command and str(config).encode() in command
+    return b"serve" in command and str(config.resolve()).encode() in command
 
 
 def tail(log: Path, lines: int = 15) -> str:
@@ -102,7 +102,7 @@ def tail(log: Path, lines: int = 15) -> str:
 
 def launch(config: Path, host: str, port: int, log: Path, env: dict[str, str]) -> int:
     """Start ``modelward serve`` detached; return its pid."""
-    command = [*SERVE, str(config), "--host", host, "--port", str(port)]
+    command = [*SERVE, str(config.resolve()), "--host", host, "--port", str(port)]
     done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(log), *command], env=env,
                           capture_output=True, text=True, timeout=30, check=False)
     if done.returncode != 0 or not done.stdout.strip().isdigit():
