@@ -30,3 +30,13 @@ def test_parses_ordinary_json() -> None:
 def test_refuses_what_is_not_strict_json(body: bytes, message: str) -> None:
     with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")):
         loads_strict(body)
+
+
+def test_integer_longer_than_python_converts_is_a_request_error() -> None:
+    with pytest.raises(RequestError, match="number in the JSON is too long"):
+        loads_strict(b'{"a": ' + b"1" * 5000 + b"}")
+
+
+def test_byte_order_mark_is_named() -> None:
+    with pytest.raises(RequestError, match="byte order mark"):
+        loads_strict('\ufeff{"a": 1}'.encode())

@@ -1,4 +1,4 @@
-"""Strict JSON for request bodies: no duplicate keys, no NaN/Infinity, UTF-8 only."""
+"""Strict JSON for request bodies: no duplicate keys, no NaN/Infinity, UTF-8 only, no BOM."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ def loads_strict(body: bytes) -> Any:
     try:
         return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
+        if exc.pos == 0 and text.startswith("\ufeff"):
+            raise RequestError("request body starts with a byte order mark (BOM); send JSON without one") from None
         raise RequestError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise RequestError("JSON is nested too deeply") from None
+    except ValueError as exc:  # an integer longer than sys.get_int_max_str_digits() (4300 by default)
+        raise RequestError(f"a number in the JSON is too long: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).split(";", 1)[0]

@@ -1,0 +1,51 @@
+"""Bad request bodies against a real server (default body limit): a clear 4xx, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import Server, start_server, stop, wait_started, write_config
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """\
+service_title: Bad Input
+models:
+  - class_path: tests.fixtures.EchoModel
+"""
+
+PREDICTION = "/api/models/echo_model/prediction"
+BATCH = "/api/models/echo_model/predictions"
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("bad-input")
+    started = start_server(write_config(workdir / "svc.yaml", CONFIG), workdir)
+    try:
+        assert wait_started(started.url).status_code == 200, started.output()
+        yield started
+    finally:
+        stop(started.process)
+
+
+def post(server: Server, path: str, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(server.url + path, content=body, headers=headers or JSON_HEADERS, timeout=10)
+
+
+def test_integer_too_long_for_python_is_400_not_500(server: Server) -> None:
+    answer = post(server, PREDICTION, b'{"value": ' + b"9" * 5000 + b"}")
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["type"] == "RequestError"
+    assert "number in the JSON is too long" in answer.json()["messages"][0]
+    assert "Traceback" not in server.output()
+
+
+def test_byte_order_mark_is_named(server: Server) -> None:
+    answer = post(server, PREDICTION, '\ufeff{"value": 1}'.encode())
+    assert answer.status_code == 400
+    assert "byte order mark" in answer.json()["messages"][0]
