@@ -49,3 +49,18 @@ def test_byte_order_mark_is_named(server: Server) -> None:
     answer = post(server, PREDICTION, '\ufeff{"value": 1}'.encode())
     assert answer.status_code == 400
     assert "byte order mark" in answer.json()["messages"][0]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "fragment"),
+    [
+        (PREDICTION, b"null", "expected a JSON object for EchoInput, got null"),
+        (PREDICTION, b'"text"', "expected a JSON object for EchoInput, got a string"),
+        (BATCH, b'{"value": 1}', "expected a JSON list of inputs, got an object"),
+        (BATCH, b"null", "expected a JSON list of inputs, got null"),
+    ],
+)
+def test_wrong_json_type_is_named_in_json_terms(server: Server, path: str, body: bytes, fragment: str) -> None:
+    answer = post(server, path, body)
+    assert 400 <= answer.status_code < 500
+    assert fragment in answer.json()["messages"][0]

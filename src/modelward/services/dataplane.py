@@ -53,6 +53,15 @@ def validation_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) 
     ]
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def json_type(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words (``an object``, ``null``...)."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
 class ModelEndpoint:
     """One served model: validates input, predicts, serializes output."""
 
@@ -83,7 +92,7 @@ class ModelEndpoint:
             where = dotted(prefix) if prefix else "request body"
             raise SchemaValidationError(
                 f"{where}: expected a JSON object for {self.input_schema.__name__}, "
-                f"got {type(document).__name__}",
+                f"got {json_type(document)}",
                 errors=[{"field": where, "message": "expected an object", "type": "model_type"}],
             )
         try:
@@ -179,7 +188,7 @@ class DataPlane:
         """Validate a JSON list of inputs; every bad item is reported, by index."""
         document = loads_strict(body)
         if not isinstance(document, list):
-            raise RequestError(f"expected a JSON list of inputs, got {type(document).__name__}")
+            raise RequestError(f"expected a JSON list of inputs, got {json_type(document)}")
         if len(document) > self.max_batch:
             raise RequestError(f"batch of {len(document)} inputs is larger than the limit {self.max_batch}")
         items: list[BaseModel] = []
