@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 
 import httpx
@@ -64,3 +65,15 @@ def test_wrong_json_type_is_named_in_json_terms(server: Server, path: str, body:
     answer = post(server, path, body)
     assert 400 <= answer.status_code < 500
     assert fragment in answer.json()["messages"][0]
+
+
+@pytest.mark.parametrize("body", [gzip.compress(b'{"value": 1}'), b'{"value": 1}'], ids=["gzip", "plain"])
+def test_compressed_body_is_415_naming_the_content_encoding(server: Server, body: bytes) -> None:
+    answer = post(server, PREDICTION, body, {**JSON_HEADERS, "content-encoding": "gzip"})
+    assert answer.status_code == 415, answer.text
+    assert answer.json()["messages"] == ["Content-Encoding 'gzip' is not supported; send the body uncompressed"]
+
+
+def test_identity_content_encoding_is_accepted(server: Server) -> None:
+    answer = post(server, PREDICTION, b'{"value": 1}', {**JSON_HEADERS, "content-encoding": "identity"})
+    assert answer.status_code == 200, answer.text

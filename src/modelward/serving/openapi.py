@@ -59,7 +59,7 @@ def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "Malformed JSON", 404: "Unknown model", 413: "Body too large", 415: "Not JSON",
+    text = {400: "Malformed JSON", 404: "Unknown model", 413: "Body too large", 415: "Not JSON, or compressed",
             422: "Input does not match the schema", 500: "The model failed", 503: "Not ready or policy "
             "could not be evaluated"}
     return {str(c): {"description": text[c], "content": _json_content(_ref("Error"))} for c in codes}

@@ -73,7 +73,7 @@ class ServiceApp(FastAPI):
 
 
 _MODELS_PREFIX = "/api/models/"
-_WANTED_HEADERS = frozenset({b"content-type", b"content-length", b"x-request-id"})
+_WANTED_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding", b"x-request-id"})
 
 
 class _Disconnected(Exception):
@@ -172,12 +172,14 @@ def internal_error() -> Response:
     return plain_error(500, "InternalError", "the service failed unexpectedly; see the service log")
 
 
-def check_content(content_type: str, declared: str | None, limit: int) -> None:
-    """Refuse non-JSON content types (415) and a declared length over ``limit`` (413)."""
+def check_content(content_type: str, declared: str | None, limit: int, encoding: str | None = None) -> None:
+    """Refuse non-JSON content types and content codings (415) and a declared length over ``limit`` (413)."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         shown = media_type or "none"
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        raise UnsupportedMediaType(f"Content-Encoding '{encoding}' is not supported; send the body uncompressed")
     if declared is not None:
         if not declared.isdigit():
             raise RequestError(f"Content-Length '{declared}' is not a number")
@@ -187,7 +189,8 @@ def check_content(content_type: str, declared: str | None, limit: int) -> None:
 
 async def receive_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
     """The request body from ASGI messages, checked as ``check_content`` says and never over ``limit``."""
-    check_content(headers.get(b"content-type", ""), headers.get(b"content-length"), limit)
+    check_content(headers.get(b"content-type", ""), headers.get(b"content-length"), limit,
+                  headers.get(b"content-encoding"))
     chunks: list[bytes] = []
     size = 0
     more = True
