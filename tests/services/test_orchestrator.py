@@ -261,3 +261,12 @@ def test_stop_ends_the_process_and_records_it(world: World, serving: str) -> Non
     with pytest.raises(httpx.TransportError):
         httpx.get(serving + "/api/health", timeout=2)
     assert world.orchestrator.state.current("toy") is None
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "192.0.2.1"])
+def test_a_host_the_server_cannot_listen_on_stops_at_serve(world: World, serving: str, host: str) -> None:
+    spec = world.spec(world.package("2.0.0", slope=5.0))
+    spec = spec.model_copy(update={"local": spec.local.model_copy(update={"host": host})})
+    with pytest.raises(TargetError, match=f"serve failed: local.host: cannot listen on '{host}': "):
+        world.orchestrator.deploy(spec)
+    assert assert_failed(world, TargetError, "serve", "local.host", serving) == "catalog"

@@ -49,16 +49,33 @@ class Running:
         return f"http://{host}:{self.port}"
 
 
+def _family(host: str) -> socket.AddressFamily:
+    """The address family of ``host`` (IPv4 or IPv6); ``TargetError`` for a name that does not resolve."""
+    try:
+        return socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
+    except (OSError, UnicodeError) as exc:
+        raise TargetError(f"local.host: cannot listen on '{host}': {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def check_host(host: str) -> None:
+    """``TargetError`` unless a server can listen on ``host`` (an unknown name, another machine's address)."""
+    with socket.socket(_family(host)) as sock:
+        try:
+            sock.bind((host, 0))
+        except OSError as exc:
+            raise TargetError(f"local.host: cannot listen on '{host}': {exc.strerror or exc}") from None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now."""
-    with socket.socket() as sock:
+    with socket.socket(_family(host)) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
 def port_in_use(host: str, port: int) -> bool:
     """Whether something already holds ``host:port``."""
-    with socket.socket() as sock:
+    with socket.socket(_family(host)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
@@ -152,6 +169,7 @@ class LocalTarget:
     def start(self, folder: Path, config: Path, host: str, port: int, env: dict[str, str],
               timeout: float) -> Running:
         """Start a server for ``config`` in ``folder``; return once its startup probe passes."""
+        check_host(host)
         if port and port_in_use(host, port):
             raise TargetError(f"port {host}:{port} is in use; choose another local.port (or 0 for a free one)")
         chosen = port or free_port(host)
