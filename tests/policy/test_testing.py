@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from modelward.cli.main import main
+from tests.conftest import MODELWARD
 from tests.policy.helpers import ARTICLE_POLICIES
 
 
@@ -78,3 +80,25 @@ def test_eval_refuses_a_bad_input_file(capsys: pytest.CaptureFixture[str], tmp_p
     status, _, err = run(capsys, "policy", "eval", "data.insurance_charges_model", "-d", str(ARTICLE_POLICIES),
                          "-i", str(tmp_path / "in.json"))
     assert status == 1 and "in.json: the input is not valid JSON" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"model_input": {"age": NaN}}', "the input is not valid JSON: 'NaN' is not a JSON number"),
+        ('{"age": ' + "9" * 5000 + "}", "the input is not valid JSON: Exceeds the limit (4300 digits)"),
+        ("[" * 100_000 + "]" * 100_000, "the input is not valid JSON: it is nested too deeply"),
+        ('{"age": 1e400}', "the input cannot be evaluated: Out of range float values"),
+        ('{"age": ' + "9" * 400 + "}", "the input cannot be evaluated: number out of range"),
+        ("[" * 200 + "]" * 200, "the input cannot be evaluated: recursion limit exceeded"),
+    ],
+    ids=["nan", "long-integer", "deep", "float-overflow", "huge-integer", "deeper-than-the-engine"],
+)
+def test_eval_input_the_engine_cannot_take_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "in.json").write_text(text)
+    done = subprocess.run([MODELWARD, "policy", "eval", "data.insurance_charges_model", "-d",
+                           str(ARTICLE_POLICIES), "-i", str(tmp_path / "in.json")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and "backtrace" not in done.stderr

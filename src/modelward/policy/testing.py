@@ -9,6 +9,7 @@ per test; line coverage of the policy files is available as with ``opa test --co
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,21 +141,35 @@ def coverage_of(engine: Any) -> tuple[FileCoverage, ...]:
     )
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"'{name}' is not a JSON number")
+
+
 def read_input(path: Path) -> Any:
     """A JSON input document from a file; errors name the file and the problem."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the input file: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise PolicyError(f"{path}: the input is not valid JSON: {exc}") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise PolicyError(f"{path}: the input is not valid JSON: it is nested too deeply") from None
+    except ValueError as exc:  # syntax, NaN/Infinity, integers longer than Python converts
+        raise PolicyError(f"{path}: the input is not valid JSON: {str(exc).split(';', 1)[0]}") from None
 
 
 def evaluate_query(paths: Sequence[Path], query: str, input: Any | None) -> Any:
     """The value of ``query`` (``data.pkg`` or ``data.pkg.rule``), or None when it is undefined."""
     engine = compile_engine(read_bundle(paths))
     if input is not None:
-        engine.set_input_json(json.dumps(input))
+        try:
+            engine.set_input_json(json.dumps(input, allow_nan=False))
+        except (ValueError, RuntimeError) as exc:  # a number out of range, nesting the engine refuses
+            where = re.sub(r" at line \d+ column \d+$", "", clean_error(exc))  # of our re-encoding, not the file
+            raise PolicyError(f"the input cannot be evaluated: {where}") from None
     try:
         answer = json.loads(engine.eval_query_as_json(package_path(query)))
     except Exception as exc:
