@@ -21,6 +21,8 @@ from modelward.catalog.db import (
     upgrade,
 )
 from modelward.catalog.inputs import (
+    MAX_OFFSET,
+    MAX_PAGE,
     AttemptInfo,
     DatasetRef,
     DeploymentInfo,
@@ -58,6 +60,8 @@ from modelward.catalog.tokens import (
 from modelward.catalog.views import DeploymentView, ModelView, VersionView
 
 __all__ = [
+    "MAX_OFFSET",
+    "MAX_PAGE",
     "Action",
     "AttemptInfo",
     "AuditEventView",

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from modelward.errors import CatalogError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+MAX_OFFSET = 2**31 - 1  # paging: the largest row offset the CLI and the API accept (fits every database)
+MAX_PAGE = 1_000_000  # search pages: page * per_page stays far below the databases' integer limits
 
 
 class Stage(StrEnum):

@@ -110,7 +110,7 @@ def deployments(model: Annotated[str | None, typer.Option(help="Only this model.
                 target: Annotated[c.Target | None, typer.Option(help="Only this target type.")] = None,
                 status: Annotated[c.DeploymentStatus | None, typer.Option(help="Only this status.")] = None,
                 limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
-                offset: Annotated[int, typer.Option(min=0)] = 0,
+                offset: Annotated[int, typer.Option(min=0, max=c.MAX_OFFSET)] = 0,
                 url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Which model versions were deployed when, where and to what kind of target (newest first).
 
@@ -153,7 +153,7 @@ def search(text: Annotated[str | None, typer.Argument(help="Words to find in nam
            registered_until: Annotated[datetime | None, typer.Option()] = None,
            deployed_since: Annotated[datetime | None, typer.Option()] = None,
            deployed_until: Annotated[datetime | None, typer.Option()] = None,
-           page: Annotated[int, typer.Option(min=1)] = 1,
+           page: Annotated[int, typer.Option(min=1, max=c.MAX_PAGE)] = 1,
            per_page: Annotated[int, typer.Option(min=1, max=200)] = 20,
            url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Find model versions: filters combined with ranked full-text search, one page at a time."""

@@ -106,7 +106,7 @@ def router(catalog: c.Catalog, settings: Settings) -> APIRouter:
 def _read_routes(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
     @api.get("/models")
     def models(_: str = read, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+               offset: Annotated[int, Query(ge=0, le=c.MAX_OFFSET)] = 0) -> Response:
         return _json({"models": [m.model_dump(mode="json") for m in c.list_models(catalog, limit=limit,
                                                                                  offset=offset)]})
 
@@ -131,7 +131,7 @@ def _read_routes(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
                     environment: str | None = None, target: c.Target | None = None,
                     status: c.DeploymentStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+                    offset: Annotated[int, Query(ge=0, le=c.MAX_OFFSET)] = 0) -> Response:
         return _json(c.list_deployments(
             catalog, model=model, version=version, since=since, until=until, environment=environment,
             target=target.value if target else None, status=status.value if status else None,
@@ -162,7 +162,7 @@ def _search_and_audit(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
 
     @api.get("/audit")
     def audit(_: str = read, entity: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+              offset: Annotated[int, Query(ge=0, le=c.MAX_OFFSET)] = 0) -> Response:
         found = c.audit_events(catalog, entity=entity, limit=limit, offset=offset)
         return _json({"events": [e.model_dump(mode="json") for e in found]})
 

@@ -1,0 +1,89 @@
+"""Bad input to the catalog, from a user's seat: every mistake is a 4xx or exit 1/2, never a 500 or a traceback.
+
+The REST checks run a real uvicorn server on a free port over both databases (``catalog_url``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from modelward import catalog as c
+from modelward.cli.main import main
+from modelward.serving.catalog_routes import create_catalog_app
+from modelward.settings import Settings
+from tests.catalog.conftest import model_info, version_info
+
+HUGE = "99999999999999999999"  # more than any database integer holds
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def api(catalog_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
+    """A client of ``modelward catalog serve`` on ``catalog_url``, holding one registered version."""
+    catalog = c.open_catalog(catalog_url)
+    c.register_version(catalog, model=model_info(), version=version_info(), actor="alice")
+    catalog.dispose()
+    settings = Settings(data_dir=tmp_path, catalog_url=catalog_url, catalog_read_open=True)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_catalog_app(settings), host="127.0.0.1", port=port,
+                                       log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        yield client
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _token(url: str, role: str, name: str = "") -> dict[str, str]:
+    catalog = c.open_catalog(url)
+    plain, _ = c.create_token(catalog, role=role, name=name, actor="test")
+    catalog.dispose()
+    return {"Authorization": f"Bearer {plain}"}
+
+
+def _refused(response: httpx.Response, status: int, *words: str) -> None:
+    assert response.status_code == status, response.text
+    message = " ".join(response.json()["messages"])
+    assert all(w in message for w in words), message
+
+
+@pytest.fixture
+def cli_url(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("MODELWARD_CATALOG_URL", catalog_url)
+    return catalog_url
+
+
+@pytest.mark.parametrize("path", ["/api/catalog/deployments", "/api/catalog/models", "/api/catalog/audit"])
+def test_an_offset_past_what_a_database_holds_is_422(api: httpx.Client, path: str) -> None:
+    _refused(api.get(path, params={"offset": HUGE}), 422, "query.offset")
+    _refused(api.get(path, params={"offset": str(2**63)}), 422, "query.offset")
+
+
+def test_a_search_page_past_what_a_database_holds_is_422(api: httpx.Client) -> None:
+    _refused(api.get("/api/catalog/search", params={"page": HUGE}), 422, "query.page")
+    _refused(api.get("/api/catalog/search", params={"page": str(2**63 - 1)}), 422, "query.page")
+
+
+def test_cli_paging_past_what_a_database_holds_is_a_usage_error(cli_url: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalog", "deployments", "--offset", HUGE]) == 2
+    assert "--offset" in capsys.readouterr().err
+    assert main(["catalog", "search", "--page", str(2**63 - 1)]) == 2
+    assert "--page" in capsys.readouterr().err
