@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import zipfile
@@ -19,6 +20,7 @@ from modelward import artifacts
 from modelward import catalog as cat
 from modelward.deploy import DeploymentSpec, load_deployment
 from modelward.errors import (
+    DeployError,
     ManifestMismatch,
     SignatureInvalid,
     StoreUnavailable,
@@ -270,3 +272,30 @@ def test_a_host_the_server_cannot_listen_on_stops_at_serve(world: World, serving
     with pytest.raises(TargetError, match=f"serve failed: local.host: cannot listen on '{host}': "):
         world.orchestrator.deploy(spec)
     assert assert_failed(world, TargetError, "serve", "local.host", serving) == "catalog"
+
+
+def test_a_second_deploy_of_the_same_name_is_refused_while_the_first_runs(world: World, serving: str) -> None:
+    rival = Orchestrator(settings=world.orchestrator.settings, catalog=world.catalog, keyring=world.keyring,
+                         actor="rival")
+    rival_spec = world.spec(world.package("3.0.0", slope=7.0))
+    refused: list[DeployError] = []
+
+    def meanwhile(report: StepReport) -> None:  # the rival starts while the first deploy validates
+        world.reports.append(report)
+        if report.name == "validate":
+            with pytest.raises(DeployError) as caught:
+                rival.deploy(rival_spec)
+            refused.append(caught.value)
+
+    world.orchestrator.progress = meanwhile
+    outcome = world.orchestrator.deploy(world.spec(world.package("2.0.0", slope=5.0)))
+    assert len(refused) == 1
+    assert str(refused[0]) == (f"another deploy of 'toy' is running (pid {os.getpid()}): wait for it to finish, "
+                               "then deploy again")
+    assert predict(url_of(world, outcome.deployment.id), 3.0) == 16.0
+    pids = [int(p.read_text()) for p in (world.root / "data").rglob("serve.pid")]
+    assert [pid for pid in pids if alive(pid)] == [world.orchestrator.running(outcome.deployment.id).pid]
+    (attempt,) = [a for a in world.orchestrator.state.attempts() if a["actor"] == "rival"]
+    assert (attempt["status"], attempt["step"], attempt["error"]) == ("failed", "lock", "DeployError")
+    again = rival.deploy(rival_spec)  # once the first is done, the name is free again
+    assert predict(url_of(world, again.deployment.id), 3.0) == 22.0

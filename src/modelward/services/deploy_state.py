@@ -6,21 +6,25 @@ deployments/
                             rest_config.yaml, files/ (verified package files), serve.log,
                             serve.pid, running.json, manifests/
   current/<name>.json       {"deployment_id": ...}: what serves under that name now
+  locks/<name>.lock         held (flock) by the one deploy of that name that runs now
   attempts.jsonl            every attempt, including those the catalog could not hold
 ```
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from modelward.deploy import DeploymentSpec
-from modelward.errors import NotFound
+from modelward.errors import DeployError, NotFound
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,28 @@ class DeploymentState:
             path.unlink(missing_ok=True)
         else:
             _write_json(path, {"deployment_id": deployment_id})
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold ``locks/<name>.lock`` while a deploy of ``name`` runs; ``DeployError`` if another one does."""
+        path = self.root / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip()
+                raise DeployError(f"another deploy of '{name}' is running{f' (pid {holder})' if holder else ''}: "
+                                  "wait for it to finish, then deploy again") from None
+            handle.truncate(0)
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def journal(self, entry: dict[str, Any]) -> None:
         """Append one attempt to ``attempts.jsonl`` (durable even when the catalog is down)."""

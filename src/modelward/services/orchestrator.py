@@ -18,6 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,25 @@ class Orchestrator:
 
     def deploy(self, spec: DeploymentSpec, *, apply: bool = False, output: Path | None = None,
                replaces: str | None = None) -> DeployOutcome:
-        """Run every step; on failure record the attempt and raise the step's error."""
+        """Run every step; on failure record the attempt and raise the step's error.
+
+        One deploy of a name runs at a time: a second one fails (recorded, at step ``lock``) while
+        the first holds the name, so two servers never both take over from the same one.
+        """
         ident = uuid.uuid4().hex
         attempt = steps.Attempt(spec=spec, deployment_id=ident, folder=self.state.folder(ident), actor=self.actor)
+        with ExitStack() as held:
+            try:
+                held.enter_context(self.state.lock(spec.name))
+            except ModelwardError as exc:
+                self._fail(attempt, [], exc, step="lock")
+                raise
+            return self._deploy(attempt, apply=apply, output=output, replaces=replaces)
+
+    def _deploy(self, attempt: steps.Attempt, *, apply: bool, output: Path | None,
+                replaces: str | None) -> DeployOutcome:
         done: list[StepReport] = []
-        previous = replaces or self.state.current(spec.name)
+        previous = replaces or self.state.current(attempt.spec.name)
         try:
             manifests = self._run(attempt, done, apply=apply, output=output)
             view = self._step(done, "record", lambda: self._record(attempt, previous))
@@ -79,7 +94,7 @@ class Orchestrator:
         finally:
             if attempt.package is not None:
                 attempt.package.close()
-            self.state.save_steps(ident, done)
+            self.state.save_steps(attempt.deployment_id, done)
         assert isinstance(view, cat.DeploymentView)
         return DeployOutcome(deployment=view, steps=tuple(done), manifests=manifests)
 
@@ -208,11 +223,12 @@ class Orchestrator:
                 self.target.stop(old)
             self.state.set_current(attempt.spec.name, attempt.deployment_id)
 
-    def _fail(self, attempt: steps.Attempt, done: list[StepReport], exc: ModelwardError) -> None:
+    def _fail(self, attempt: steps.Attempt, done: list[StepReport], exc: ModelwardError,
+              step: str | None = None) -> None:
         """Undo what the attempt started, then record the failure where it can be recorded."""
         if attempt.running is not None:
             self.target.stop(attempt.running)
-        step = done[-1].name if done and not done[-1].ok else "record"
+        step = step or (done[-1].name if done and not done[-1].ok else "record")
         try:
             recorded = self._record_failure(attempt, step, exc.message)
         except ModelwardError as record_error:
