@@ -88,3 +88,12 @@ def test_port_in_use_exits_non_zero(tmp_path: Path) -> None:
         result = run("serve", str(config), "--port", str(port), timeout=60)
     assert result.returncode != 0
     assert "address already in use" in (result.stderr + result.stdout).lower()
+
+
+@pytest.mark.parametrize("command", ["serve", "openapi", "check"])
+def test_bad_logging_section_exits_1_with_one_line(tmp_path: Path, command: str) -> None:
+    config = write_config(tmp_path / "bad.yaml", "logging: {version: 2}\nmodels: []\n")
+    result = run(command, str(config), *(["--port", str(free_port())] if command == "serve" else []), timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {config}: logging: Unsupported version: 2"
+    assert "Traceback" not in result.stderr + result.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelward.errors import ConfigurationError
-from modelward.services.config import expand_env, load_config, parse_config
+from modelward.services.config import configure_logging, expand_env, load_config, parse_config
 
 ARTICLE_CONFIG = """\
 service_title: Insurance Charges Model Service
@@ -73,6 +73,10 @@ def test_expand_env_leaves_non_strings_alone() -> None:
         ("models:\n  - class_path: a.B\n    create_endpoint: maybe\n", "svc.yaml: models[0].create_endpoint:"),
         ("models:\n  - class_path: a.B\n    decorators:\n      - {configuration: {}}\n",
          "svc.yaml: models[0].decorators[0].class_path: required field is missing"),
+        ("service_title: a\nservice_title: b\n", "svc.yaml:2:1: YAML syntax error: duplicate key 'service_title'"),
+        ("models:\n  - class_path: a.B\n    decorators: []\n    decorators: []\n",
+         "svc.yaml:4:5: YAML syntax error: duplicate key 'decorators'"),
+        ("models: &m [*m]\n", "svc.yaml: the document is nested too deeply, or a YAML alias refers to its own"),
     ],
 )
 def test_bad_files_name_file_key_and_problem(text: str, expected: str) -> None:
@@ -94,3 +98,23 @@ def test_python_path_is_resolved_against_the_file(tmp_path: Path) -> None:
     file.write_text("python_path: ['..', 'lib']\nmodels: []\n", encoding="utf-8")
     config = load_config(file)
     assert config.python_path == [str(tmp_path.resolve()), str((tmp_path / "conf" / "lib").resolve())]
+
+
+def test_merge_keys_may_override_what_they_merge() -> None:  # not a duplicate key
+    config = parse_config("models:\n  - <<: {class_path: a.B, create_endpoint: false}\n    create_endpoint: true\n")
+    assert config.models[0].create_endpoint is True
+
+
+@pytest.mark.parametrize(
+    ("logging", "expected"),
+    [
+        ("{version: 2}", "svc.yaml: logging: Unsupported version: 2"),
+        ("{version: 1, handlers: {h: {class: nope.Nope}}}",
+         "svc.yaml: logging: Unable to configure handler 'h': Cannot resolve 'nope.Nope'"),
+    ],
+)
+def test_a_logging_section_that_logging_refuses_names_the_file(logging: str, expected: str) -> None:
+    config = parse_config(f"logging: {logging}\n", source="svc.yaml")
+    with pytest.raises(ConfigurationError) as info:
+        configure_logging(config, "svc.yaml")
+    assert str(info.value).startswith(expected), str(info.value)

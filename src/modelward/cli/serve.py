@@ -9,7 +9,7 @@ import typer
 import yaml
 
 from modelward.cli.common import console
-from modelward.services.config import load_config
+from modelward.services.config import configure_logging, load_config
 from modelward.services.dataplane import DataPlane, load_into
 from modelward.services.loader import build_models
 from modelward.serving.app import config_path
@@ -48,6 +48,7 @@ def openapi(
     settings = load_settings(**({"config": config} if config else {}))
     path = config_path(settings)
     service = load_config(path)
+    configure_logging(service, str(path))
     plane = DataPlane()
     load_into(plane, lambda: build_models(service, source=str(path)))
     document = build_openapi(None, plane.endpoints(), service)
@@ -69,6 +70,7 @@ def check(config: ConfigArg = None) -> None:
     settings = load_settings(**({"config": config} if config else {}))
     path = config_path(settings)
     service = load_config(path)
+    configure_logging(service, str(path))
     loaded = build_models(service, source=str(path))
     for item in loaded:
         console().print(f"ok  {item.qualified_name} {item.model.version}  {item.model!r}")

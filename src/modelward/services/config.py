@@ -21,6 +21,7 @@ wrong.
 
 from __future__ import annotations
 
+import logging.config
 import os
 import re
 from collections.abc import Mapping
@@ -127,10 +128,27 @@ def _expand_string(text: str, env: Mapping[str, str], path: str) -> str:
     return _VAR.sub(replace, text)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (the last one would win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (the later value would silently replace the earlier)",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_config(text: str, source: str = "<string>", env: Mapping[str, str] | None = None) -> ServiceConfig:
     """Parse and validate a config document; errors name ``source``, the key path and the problem."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -144,10 +162,25 @@ def parse_config(text: str, source: str = "<string>", env: Mapping[str, str] | N
         document = expand_env(document, os.environ if env is None else env)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{source}: {exc.message}") from None
+    except RecursionError:
+        raise ConfigurationError(
+            f"{source}: the document is nested too deeply, or a YAML alias refers to its own anchor"
+        ) from None
     try:
         return ServiceConfig.model_validate(document)
     except ValidationError as exc:
         raise ConfigurationError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def configure_logging(config: ServiceConfig, source: str | None = None) -> None:
+    """Apply the config's ``logging:`` section; a section ``logging.config`` refuses is a ``ConfigurationError``."""
+    if config.logging is None:
+        return
+    try:
+        logging.config.dictConfig(config.logging)
+    except Exception as exc:  # dictConfig raises ValueError, TypeError, ImportError... for a bad section
+        reason = f"{exc}: {exc.__cause__}" if exc.__cause__ is not None else str(exc)
+        raise ConfigurationError(f"{source or '<config>'}: logging: {reason}") from None
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> ServiceConfig:

@@ -9,7 +9,6 @@ models' schemas by ``modelward.serving.openapi``.
 from __future__ import annotations
 
 import logging
-import logging.config
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -26,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from modelward.errors import ConfigurationError, ModelwardError
-from modelward.services.config import ServiceConfig, dotted, load_config
+from modelward.services.config import ServiceConfig, configure_logging, dotted, load_config
 from modelward.services.dataplane import DataPlane, endpoint_metadata, load_into
 from modelward.services.handoff import ThreadHandoff
 from modelward.services.loader import build_models
@@ -61,8 +60,7 @@ def create_app(
         source = str(config_path(settings))
         config = load_config(source)
     service = config
-    if service.logging is not None:
-        logging.config.dictConfig(service.logging)
+    configure_logging(service, source)
     plane = DataPlane()
     threads = ThreadHandoff()
     loader = _loader(plane, service, source)

@@ -7,7 +7,7 @@ import os
 import uvicorn
 from fastapi import FastAPI
 
-from modelward.services.config import load_config
+from modelward.services.config import configure_logging, load_config
 from modelward.serving.app import config_path, create_app
 from modelward.settings import Settings, load_settings
 
@@ -32,6 +32,7 @@ def serve(settings: Settings) -> None:
     if settings.workers == 1:
         uvicorn.run(create_app(settings, config, source=str(path)), **common)  # type: ignore[arg-type]
         return
+    configure_logging(config, str(path))  # a bad logging section stops here, not in every worker
     os.environ["MODELWARD_CONFIG"] = str(path.resolve())
     uvicorn.run("modelward.serving.server:app_factory", factory=True, workers=settings.workers,
                 **common)  # type: ignore[arg-type]
