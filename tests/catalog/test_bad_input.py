@@ -87,3 +87,37 @@ def test_cli_paging_past_what_a_database_holds_is_a_usage_error(cli_url: str,
     assert "--offset" in capsys.readouterr().err
     assert main(["catalog", "search", "--page", str(2**63 - 1)]) == 2
     assert "--page" in capsys.readouterr().err
+
+
+def test_an_offset_in_a_deployment_time_is_kept_on_both_databases(api: httpx.Client, catalog_url: str) -> None:
+    deployer = _token(catalog_url, "deployer")
+    body = {"model": "insurance_charges_model", "version": "1.2.0", "target": "local",
+            "deployed_at": "2026-01-01T00:00:00+05:00", "deployment_id": "tz"}
+    assert api.post("/api/catalog/deployments", json=body, headers=deployer).status_code == 201
+    assert api.get("/api/catalog/deployments/tz").json()["deployed_at"] == "2025-12-31T19:00:00Z"
+    attempt = {"model": "insurance_charges_model", "version": "9", "target": "local", "step": "verify",
+               "reason": "bad signature", "attempted_at": "2026-01-01T00:00:00-02:00", "attempt_id": "tz-a"}
+    assert api.post("/api/catalog/attempts", json=attempt, headers=deployer).status_code == 201
+    assert api.get("/api/catalog/deployments/tz-a").json()["deployed_at"] == "2026-01-01T02:00:00Z"
+    found = api.get("/api/catalog/deployments", params={"since": "2026-01-01T00:30:00+05:00"}).json()
+    assert [d["id"] for d in found["deployments"]] == ["tz-a"]
+
+
+def test_a_date_that_utc_cannot_hold_is_422_or_exit_1(api: httpx.Client, catalog_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    early, late = "0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"
+    deployer = _token(catalog_url, "deployer")
+    body = {"model": "insurance_charges_model", "version": "1.2.0", "target": "local", "deployed_at": early}
+    _refused(api.post("/api/catalog/deployments", json=body, headers=deployer), 422, "body.deployed_at", early)
+    attempt = {"model": "m", "target": "local", "step": "verify", "reason": "r", "attempted_at": late}
+    _refused(api.post("/api/catalog/attempts", json=attempt, headers=deployer), 422, "body.attempted_at")
+    _refused(api.get("/api/catalog/deployments", params={"until": early}), 422, "query.until")
+    _refused(api.get("/api/catalog/search", params={"deployed_since": late}), 422, "query.deployed_since")
+    assert api.get("/api/catalog/deployments").json()["total"] == 0
+    monkeypatch.setenv("MODELWARD_CATALOG_URL", catalog_url)
+    capsys.readouterr()
+    assert main(["catalog", "deployments", "--since", early]) == 1
+    assert capsys.readouterr().err.startswith(f"error: --since: {early} is outside")
+    assert main(["catalog", "search", "--registered-until", late]) == 1
+    assert capsys.readouterr().err.startswith("error: invalid search: registered_until: Value error")

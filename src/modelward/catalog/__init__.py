@@ -30,8 +30,10 @@ from modelward.catalog.inputs import (
     ModelInfo,
     Stage,
     Target,
+    UtcDateTime,
     VersionInfo,
     parse_ref,
+    to_utc,
 )
 from modelward.catalog.lineage import Lineage, lineage
 from modelward.catalog.queries import (
@@ -83,6 +85,7 @@ __all__ = [
     "Stage",
     "Target",
     "TokenView",
+    "UtcDateTime",
     "VersionInfo",
     "VersionView",
     "allowed",
@@ -110,6 +113,7 @@ __all__ = [
     "revoke_token",
     "search",
     "set_stage",
+    "to_utc",
     "update_deployment",
     "upgrade",
     "verify_audit",

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from modelward.errors import CatalogError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 MAX_OFFSET = 2**31 - 1  # paging: the largest row offset the CLI and the API accept (fits every database)
 MAX_PAGE = 1_000_000  # search pages: page * per_page stays far below the databases' integer limits
+
+
+def to_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (a naive one is taken as UTC); ``ValueError`` when UTC cannot hold it.
+
+    Values are stored in UTC: SQLite keeps no offset, so one left on a value would be dropped.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{moment.isoformat()} is outside the dates UTC can hold") from exc
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class Stage(StrEnum):
@@ -119,7 +135,7 @@ class DeploymentInfo(_Frozen):
     policy_bundle_digest: str = Field(default="", max_length=200)
     replaces: str | None = None
     deployment_id: str | None = Field(default=None, min_length=1, max_length=64)
-    deployed_at: datetime | None = None
+    deployed_at: UtcDateTime | None = None
 
 
 class AttemptInfo(_Frozen):
@@ -138,7 +154,7 @@ class AttemptInfo(_Frozen):
     step: str = Field(min_length=1, max_length=50)
     reason: str = Field(min_length=1)
     attempt_id: str | None = Field(default=None, min_length=1, max_length=64)
-    attempted_at: datetime | None = None
+    attempted_at: UtcDateTime | None = None
 
 
 def parse_ref(ref: str) -> tuple[str, str]:

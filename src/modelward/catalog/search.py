@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from modelward.catalog import schema as s
 from modelward.catalog.db import Catalog
-from modelward.catalog.inputs import MAX_PAGE, Stage, Target
+from modelward.catalog.inputs import MAX_PAGE, Stage, Target, UtcDateTime
 from modelward.catalog.views import utc
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -37,10 +37,10 @@ class SearchQuery(BaseModel):
     environment: str | None = None
     target: Target | None = None
     tags: tuple[str, ...] = ()
-    registered_since: datetime | None = None
-    registered_until: datetime | None = None
-    deployed_since: datetime | None = None
-    deployed_until: datetime | None = None
+    registered_since: UtcDateTime | None = None
+    registered_until: UtcDateTime | None = None
+    deployed_since: UtcDateTime | None = None
+    deployed_until: UtcDateTime | None = None
     page: int = Field(default=1, ge=1, le=MAX_PAGE)
     per_page: int = Field(default=20, ge=1, le=200)
 

@@ -117,6 +117,7 @@ def deployments(model: Annotated[str | None, typer.Option(help="Only this model.
     Failed attempts are listed with their reason (``--status failed`` shows only them), including
     attempts refused before their version was registered (a bad signature, an unknown key).
     """
+    since, until = _moment("--since", since), _moment("--until", until)
     page = c.list_deployments(_open(url), model=model, version=version, since=since, until=until,
                               environment=environment, target=target.value if target else None,
                               status=status.value if status else None, limit=limit, offset=offset)
@@ -126,6 +127,13 @@ def deployments(model: Annotated[str | None, typer.Option(help="Only this model.
     for d in page.deployments:
         _out(_deployment_line(d))
     _out(f"{len(page.deployments)} of {page.total} deployments")
+
+
+def _moment(option: str, value: datetime | None) -> datetime | None:
+    try:
+        return None if value is None else c.to_utc(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{option}: {exc}") from exc
 
 
 def lineage(ref: Annotated[str, typer.Argument(help="MODEL@VERSION.")], url: UrlOpt = None,
@@ -164,7 +172,9 @@ def search(text: Annotated[str | None, typer.Argument(help="Words to find in nam
                               registered_until=registered_until, deployed_since=deployed_since,
                               deployed_until=deployed_until, page=page, per_page=per_page)
     except ValidationError as exc:
-        raise ConfigurationError(f"invalid search: {exc.errors()[0]['msg']}") from exc
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(f"invalid search: {where}: {first['msg']}") from exc
     result = c.search(_open(url), query=query)
     if as_json:
         _print_json(result)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -127,7 +126,7 @@ def _read_routes(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
 
     @api.get("/deployments")
     def deployments(_: str = read, model: str | None = None, version: str | None = None,
-                    since: datetime | None = None, until: datetime | None = None,
+                    since: c.UtcDateTime | None = None, until: c.UtcDateTime | None = None,
                     environment: str | None = None, target: c.Target | None = None,
                     status: c.DeploymentStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
