@@ -11,7 +11,15 @@ import pytest
 from itsdangerous import Signer
 
 from modelward.artifacts import generate_key, load_verified, sign_openssf
-from modelward.errors import ManifestMismatch, SignatureInvalid, UnknownKey, UnsafePickle
+from modelward.errors import (
+    ConfigurationError,
+    KeyRevoked,
+    ManifestMismatch,
+    PackageFormatError,
+    SignatureInvalid,
+    UnknownKey,
+    UnsafePickle,
+)
 from tests.artifacts.conftest import Keys, evil_pickle
 
 SECRET = "wjtRFppXQpxTChQnNcQJKGlLHKJBmAHMepfFbqvOoUrnuxIsKdiLCrrypYFQsqcw"
@@ -104,4 +112,20 @@ def test_openssf_extra_file_is_refused(openssf_folder: tuple[Path, Path], keys: 
     folder, _ = openssf_folder
     (folder / "evil.pkl").write_bytes(b"x")
     with pytest.raises(ManifestMismatch, match=r"not covered by the signature: evil\.pkl"):
+        load_verified(folder, keys.keyring())
+
+
+def test_openssf_signing_needs_an_ec_key_and_a_folder(tmp_path: Path, model_files: Path, keys: Keys) -> None:
+    with pytest.raises(ConfigurationError, match=r"needs an ecdsa-p256 key, this one is ed25519"):
+        sign_openssf(model_files, keys.private_dir / "team-2026.pem")
+    assert not (model_files / "model.sig").exists()
+    ec = generate_key(keys.private_dir, key_id="ec", algorithm="ecdsa-p256")
+    with pytest.raises(PackageFormatError, match=r"missing: is not a folder"):
+        sign_openssf(tmp_path / "missing", ec.private_path)
+
+
+def test_openssf_revoked_key_names_the_folder(openssf_folder: tuple[Path, Path], keys: Keys) -> None:
+    folder, _ = openssf_folder
+    keys.keyring().revoke("ec-2026")
+    with pytest.raises(KeyRevoked, match=r"key 'ec-2026' was revoked on .* \(in .*openssf/model\.sig\)"):
         load_verified(folder, keys.keyring())

@@ -227,3 +227,16 @@ def test_keyring_entry_algorithm_must_match(package: Path, keys: Keys, marker: P
     ring.write_text(json.dumps({"keys": [entry.model_dump(mode="json")]}))
     with pytest.raises(SignatureInvalid, match="key 'team-2026' is ecdsa-p256, the signature claims ed25519"):
         load_verified(package, Keyring.load(ring))
+
+
+def test_key_errors_name_the_package(tmp_path: Path, model_files: Path, package: Path, keys: Keys,
+                                     marker: Path) -> None:
+    where = r"\(in .*model-1\.0\.0\.zip!signature\.json\)$"
+    impostor = generate_key(tmp_path / "impostor", key_id="team-2026")
+    sign_package(package, load_signer(impostor.private_path))
+    _refused(package, keys, SignatureInvalid, "signature by key 'team-2026' does not verify " + where)
+    sign_package(package, keys.signer)
+    keys.keyring().revoke("team-2026")
+    _refused(package, keys, KeyRevoked, "key 'team-2026' was revoked on .* " + where)
+    (keys.keyring_dir / "team-2026.json").unlink()
+    _refused(package, keys, UnknownKey, "key 'team-2026' is not in the keyring .* " + where)

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from modelward.artifacts.digests import hash_stream
-from modelward.artifacts.keys import Keyring, TrustedKey
+from modelward.artifacts.keys import Keyring, TrustedKey, load_signer
 from modelward.artifacts.manifest import FileEntry, FileFormat, Manifest, ModelRef, utc_now
+from modelward.artifacts.signature import naming
 from modelward.artifacts.sources import DirectorySource, Source, reading
 from modelward.artifacts.stores import remove_tree
 from modelward.errors import (
+    ConfigurationError,
     ManifestMismatch,
     PackageFormatError,
     SignatureInvalid,
@@ -129,6 +131,13 @@ def sign_openssf(folder: Path | str, private_key: Path | str) -> Path:
     from model_signing import hashing, signing
 
     folder = Path(folder)
+    if not folder.is_dir():
+        raise PackageFormatError(f"{folder}: is not a folder (OpenSSF model-signing signs a folder of model "
+                                 "files)")
+    signer = load_signer(private_key)
+    if signer.algorithm != "ecdsa-p256":
+        raise ConfigurationError(f"signing key {private_key}: OpenSSF model-signing needs an ecdsa-p256 key, "
+                                 f"this one is {signer.algorithm} (`modelward keys generate --algorithm ecdsa-p256`)")
     signature = folder / OPENSSF_SIGNATURE
     config = hashing.Config().set_ignored_paths(paths=[OPENSSF_SIGNATURE])  # type: ignore[no-untyped-call]
     try:
@@ -155,7 +164,8 @@ def verify_openssf(folder: Path | str, keyring: Keyring, *, max_expansion_bytes:
         raise SignatureInvalid(f"{where}: not a readable model-signing bundle: {exc}") from None
     key = _openssf_key(hint, keyring, where)
     now = utc_now()
-    key.check_valid_at(now, now)
+    with naming(where):
+        key.check_valid_at(now, now)
     expected = _verify_bundle(sign_ec_key, signature, key, where)
     source = DirectorySource(folder, max_expansion_bytes)
     try:

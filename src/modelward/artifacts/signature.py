@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Literal
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer
 from modelward.artifacts.digests import sha256_bytes
 from modelward.artifacts.keys import Keyring, Signer, b64decode_strict, b64encode
 from modelward.artifacts.manifest import SIGNATURE_NAME, canonical_json, utc_now
-from modelward.errors import SignatureInvalid
+from modelward.errors import ArtifactError, ConfigurationError, SignatureInvalid
 
 SIGNATURE_FORMAT = "modelward-signature/1"
 
@@ -66,10 +68,22 @@ def parse_signature(data: bytes, where: str = SIGNATURE_NAME) -> Signature:
 def verify_signature(manifest_bytes: bytes, signature: Signature, keyring: Keyring,
                      where: str = SIGNATURE_NAME) -> None:
     """Check that a trusted key signed exactly these manifest bytes; raise a typed error if not."""
-    key = keyring.trusted(signature.key_id, signature.signed_at)
+    with naming(where):
+        key = keyring.trusted(signature.key_id, signature.signed_at)
     if key.algorithm != signature.algorithm:
         raise SignatureInvalid(f"{where}: key '{key.key_id}' is {key.algorithm}, "
                                f"the signature claims {signature.algorithm}")
     if sha256_bytes(manifest_bytes) != signature.manifest_digest:
         raise SignatureInvalid(f"{where}: manifest digest differs: manifest.json was changed after signing")
-    key.verify(signature.payload(), b64decode_strict(signature.value, where))
+    value = b64decode_strict(signature.value, where)
+    with naming(where):
+        key.verify(signature.payload(), value)
+
+
+@contextmanager
+def naming(where: str) -> Iterator[None]:
+    """Add ``(in <where>)`` to the key errors raised inside, which know the key but not the package."""
+    try:
+        yield
+    except (ArtifactError, ConfigurationError) as exc:
+        raise type(exc)(f"{exc.message} (in {where})", **exc.details) from None
