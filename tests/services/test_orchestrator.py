@@ -299,3 +299,21 @@ def test_a_second_deploy_of_the_same_name_is_refused_while_the_first_runs(world:
     assert (attempt["status"], attempt["step"], attempt["error"]) == ("failed", "lock", "DeployError")
     again = rival.deploy(rival_spec)  # once the first is done, the name is free again
     assert predict(url_of(world, again.deployment.id), 3.0) == 22.0
+
+
+def test_an_interrupted_deploy_stops_its_new_server_and_is_recorded(world: World, serving: str) -> None:
+    def interrupt(report: StepReport) -> None:  # Ctrl-C right after the new server passed its probe
+        world.reports.append(report)
+        if report.name == "serve":
+            raise KeyboardInterrupt
+
+    world.orchestrator.progress = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        world.orchestrator.deploy(world.spec(world.package("2.0.0", slope=5.0)))
+    pids = [int(p.read_text()) for p in (world.root / "data").rglob("serve.pid")]
+    assert len([pid for pid in pids if alive(pid)]) == 1, "only the old server is left"
+    assert predict(serving, 3.0) == 7.0
+    attempt = world.orchestrator.state.attempts()[-1]
+    assert (attempt["status"], attempt["step"], attempt["reason"]) == ("failed", "record", "interrupted")
+    version = cat.get_version(world.catalog, name="toy_model", version="2.0.0")
+    assert [d.status for d in version.deployments] == ["failed"]

@@ -26,13 +26,14 @@ from typing import Any
 from modelward import artifacts
 from modelward import catalog as cat
 from modelward.deploy import DeploymentSpec
-from modelward.errors import ModelwardError, NotFound, TargetError, ValidationFailed
+from modelward.errors import DeployError, ModelwardError, NotFound, TargetError, ValidationFailed
 from modelward.services import deploy_steps as steps
 from modelward.services.deploy_state import DeploymentState, StepReport
 from modelward.services.local_target import LocalTarget, Running, is_our_server, load_running, save_running
 from modelward.settings import Settings
 
 Progress = Callable[[StepReport], None]
+STEPS = ("stage", "verify", "register", "validate", "serve", "record")
 PROMOTABLE = {cat.Stage.VALIDATED.value, cat.Stage.STAGING.value, cat.Stage.PRODUCTION.value}
 
 
@@ -90,6 +91,10 @@ class Orchestrator:
             self._retire(attempt, previous)
         except ModelwardError as exc:
             self._fail(attempt, done, exc)
+            raise
+        except BaseException as exc:  # Ctrl-C (or a bug): stop the new server, record, then let it through
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"unexpected {type(exc).__name__}: {exc}"
+            self._fail(attempt, done, DeployError(reason), step=STEPS[min(len(done), len(STEPS) - 1)])
             raise
         finally:
             if attempt.package is not None:
