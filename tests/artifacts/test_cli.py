@@ -71,3 +71,28 @@ def test_openssf_sign_from_the_cli(data_dir: Path, model_files: Path, capsys: py
     assert main(["sign", str(model_files), "--openssf", "--key", str(data_dir / "private-keys" / "ec.pem")]) == 0
     assert main(["verify", str(model_files)]) == 0
     assert "signed by ec (openssf-model-signing)" in capsys.readouterr().out
+
+
+def test_keys_generate_with_a_new_json_keyring_writes_a_keyring_file(data_dir: Path, tmp_path: Path) -> None:
+    ring = tmp_path / "ring.json"
+    assert main(["keys", "generate", "--key-id", "ci-1", "--keyring", str(ring)]) == 0
+    assert ring.is_file() and main(["keys", "list", "--keyring", str(ring)]) == 0
+
+
+def test_keys_generate_bad_key_id_exits_1(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "generate", "--key-id", "../evil"]) == 1
+    assert "error: key id '../evil': use letters, digits" in capsys.readouterr().err
+    assert list((data_dir / "keyring").iterdir()) == []
+
+
+def test_package_build_checks_the_dataset_digest(data_dir: Path, model_files: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "toy.zip"
+    base = ["package", "build", str(model_files), str(output), "--name", "toy_model", "--version", "1"]
+    assert main([*base, "--dataset", "train=s3://data/train.csv@sha256:nothex"]) == 1
+    assert "--dataset 'train=s3://data/train.csv@sha256:nothex': 'sha256:nothex' is not a digest" \
+        in capsys.readouterr().err
+    assert not output.exists()
+    assert main([*base, "--dataset", "repo=git@github.com:acme/data.git@sha256:" + "b" * 64]) == 0
+    assert main(["package", "inspect", str(output)]) == 0
+    assert f"dataset repo git@github.com:acme/data.git sha256:{'b' * 64}" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,48 @@ def test_bad_keyrings_say_which_file_and_why(tmp_path: Path) -> None:
         Keyring.load(tmp_path / "bad.json")
     with pytest.raises(ConfigurationError, match="unknown algorithm"):
         generate_key(tmp_path, algorithm="rsa")
+
+
+def test_generate_refuses_a_bad_key_id_with_a_clear_error(tmp_path: Path, keys: Keys) -> None:
+    for bad in ("../evil", "bad id", ".hidden"):
+        with pytest.raises(ConfigurationError, match=rf"key id '{re.escape(bad)}': use letters, digits"):
+            generate_key(keys.private_dir, key_id=bad, keyring=keys.keyring())
+    assert sorted(p.name for p in keys.keyring_dir.iterdir()) == ["team-2026.json"]
+
+
+def test_generate_that_cannot_write_the_private_key_adds_nothing_to_the_keyring(tmp_path: Path,
+                                                                                keys: Keys) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(ConfigurationError, match=r"file: is not a directory"):
+        generate_key(not_a_folder, key_id="orphan", keyring=keys.keyring())
+    with pytest.raises(ConfigurationError, match="already holds a key 'team-2026'"):
+        generate_key(tmp_path / "other-private", key_id="team-2026", keyring=keys.keyring())
+    assert [k.key_id for k in keys.keyring()] == ["team-2026"]
+    assert not (tmp_path / "other-private").exists()
+
+
+def test_revoke_rewrites_the_file_the_key_came_from(tmp_path: Path, keys: Keys) -> None:
+    (keys.keyring_dir / "team-2026.json").rename(keys.keyring_dir / "team.json")
+    keys.keyring().revoke("team-2026")
+    assert sorted(p.name for p in keys.keyring_dir.iterdir()) == ["team.json"]
+    assert keys.keyring().get("team-2026").revoked
+    shared = tmp_path / "shared-ring"
+    shared.mkdir()
+    (shared / "all.json").write_text(json.dumps({"keys": [
+        keys.keyring().get("team-2026").model_dump(mode="json", exclude_none=True) | {"revoked": False},
+        {"key_id": "other", "algorithm": "hmac-sha256", "secret_env": "MODELWARD_HMAC_OTHER"}]}))
+    Keyring.load(shared).revoke("other")
+    ring = Keyring.load(shared)
+    assert sorted(p.name for p in shared.iterdir()) == ["all.json"]
+    assert (ring.get("other").revoked, ring.get("team-2026").revoked) == (True, False)
+
+
+def test_malformed_public_key_is_a_configuration_error_naming_the_entry_and_package(
+        tmp_path: Path, package: Path) -> None:
+    ring = tmp_path / "ring.json"
+    ring.write_text(json.dumps({"keys": [{"key_id": "team-2026", "algorithm": "ed25519",
+                                          "public_key": "garbage"}]}))
+    with pytest.raises(ConfigurationError, match=r"keyring entry 'team-2026': public_key is not a PEM public "
+                                                 r"key .*\(in .*model-1\.0\.0\.zip!signature\.json\)"):
+        load_verified(package, Keyring.load(ring))

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from modelward.errors import ConfigurationError, KeyExpired, KeyRevoked, Signatu
 Algorithm = Literal["ed25519", "ecdsa-p256", "hmac-sha256"]
 ALGORITHMS: tuple[str, ...] = ("ed25519", "ecdsa-p256", "hmac-sha256")
 CLOCK_SKEW = timedelta(minutes=5)
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -144,7 +146,11 @@ class TrustedKey(BaseModel):
         """The public key object."""
         if not self.public_key:
             raise ConfigurationError(f"keyring entry '{self.key_id}' has no public_key")
-        key = serialization.load_pem_public_key(self.public_key.encode("ascii"))
+        try:
+            key = serialization.load_pem_public_key(self.public_key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise ConfigurationError(f"keyring entry '{self.key_id}': public_key is not a PEM public key "
+                                     "(-----BEGIN PUBLIC KEY-----...)") from None
         if self.algorithm == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey):
             return key
         if self.algorithm == "ecdsa-p256" and isinstance(key, ec.EllipticCurvePublicKey) \
@@ -172,13 +178,18 @@ def _verify_asymmetric(key: ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 class Keyring:
     """The trusted keys, by key id. Load it from a JSON file or a folder of ``<key_id>.json`` files."""
 
-    def __init__(self, keys: list[TrustedKey] | None = None, source: Path | None = None) -> None:
+    def __init__(self, keys: list[TrustedKey] | None = None, source: Path | None = None,
+                 origins: dict[str, Path] | None = None) -> None:
         self._keys: dict[str, TrustedKey] = {}
         self.source = source
+        self._origins = dict(origins or {})  # folder keyrings: the file each key was read from
         for key in keys or []:
             if key.key_id in self._keys:
                 raise ConfigurationError(f"keyring {source or ''}: key id '{key.key_id}' appears twice")
             self._keys[key.key_id] = key
+
+    def __contains__(self, key_id: object) -> bool:
+        return key_id in self._keys
 
     def __iter__(self) -> Iterator[TrustedKey]:
         return iter(sorted(self._keys.values(), key=lambda k: k.key_id))
@@ -206,7 +217,8 @@ class Keyring:
         path = Path(path)
         if path.is_dir():
             files = sorted(p for p in path.glob("*.json") if p.is_file())
-            return cls([key for file in files for key in _read_keys(file)], source=path)
+            read = [(key, file) for file in files for key in _read_keys(file)]
+            return cls([key for key, _ in read], source=path, origins={key.key_id: file for key, file in read})
         if path.is_file():
             return cls(_read_keys(path), source=path)
         raise ConfigurationError(f"keyring {path} does not exist (create one with `modelward keys generate`)")
@@ -215,7 +227,10 @@ class Keyring:
         """Mark ``key_id`` revoked and write the change back to the keyring's file."""
         revoked = self.get(key_id).model_copy(update={"revoked": True, "revoked_at": when or datetime.now(UTC)})
         self._keys[key_id] = revoked
-        self._save_entry(revoked)
+        try:
+            self._save_entry(revoked)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write keyring {self.source}: {exc.strerror}") from None
         return revoked
 
     def add(self, key: TrustedKey) -> None:
@@ -229,7 +244,9 @@ class Keyring:
         if self.source is None:
             return
         if self.source.is_dir():
-            _write_atomic(self.source / f"{key.key_id}.json", _dump([key], single=True))
+            origin = self._origins.setdefault(key.key_id, self.source / f"{key.key_id}.json")
+            together = [k for k in self if self._origins.get(k.key_id) == origin]
+            _write_atomic(origin, _dump(together, single=len(together) == 1))
         else:
             _write_atomic(self.source, _dump(list(self), single=False))
 
@@ -254,11 +271,14 @@ def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 class GeneratedKey(BaseModel):
@@ -279,6 +299,11 @@ def generate_key(private_dir: Path, *, key_id: str | None = None, algorithm: str
     """
     if algorithm not in ALGORITHMS:
         raise ConfigurationError(f"unknown algorithm '{algorithm}' (use one of {', '.join(ALGORITHMS)})")
+    if key_id is not None and (not _KEY_ID.match(key_id) or key_id.startswith(".")):
+        raise ConfigurationError(f"key id '{key_id}': use letters, digits, '.', '_' and '-' only, "
+                                 "not starting with '.'")
+    if key_id is not None and keyring is not None and key_id in keyring:
+        raise ConfigurationError(f"keyring {keyring.source or ''} already holds a key '{key_id}'")
     now = datetime.now(UTC).replace(microsecond=0)
     not_after = now + timedelta(days=valid_days) if valid_days else None
     if algorithm == "hmac-sha256":
@@ -300,12 +325,23 @@ def generate_key(private_dir: Path, *, key_id: str | None = None, algorithm: str
                                     serialization.NoEncryption())
         suffix = ".pem"
     private_path = private_dir / f"{key_id}{suffix}"
+    if private_dir.exists() and not private_dir.is_dir():
+        raise ConfigurationError(f"{private_dir}: is not a directory (where the private key would go)")
     if private_path.exists():
         raise ConfigurationError(f"{private_path} already exists; choose another --key-id")
     TrustedKey.model_validate(entry.model_dump())
+    try:
+        _write_atomic(private_path, private, mode=0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the private key {private_path}: {exc.strerror}") from None
     if keyring is not None:
-        keyring.add(entry)
-    _write_atomic(private_path, private, mode=0o600)
+        try:
+            keyring.add(entry)
+        except (ConfigurationError, OSError) as exc:
+            private_path.unlink(missing_ok=True)
+            reason = exc.strerror if isinstance(exc, OSError) else exc.message
+            raise ConfigurationError(f"cannot add key '{key_id}' to keyring {keyring.source}: {reason} "
+                                     "(no key was created)") from None
     return GeneratedKey(trusted=entry, private_path=private_path)
 
 

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from modelward import artifacts as a
 from modelward.cli.common import console, err_console
-from modelward.errors import ConfigurationError
+from modelward.errors import ConfigurationError, PackageFormatError
 from modelward.settings import Settings, load_settings
 
 KeyringOpt = Annotated[Path | None, typer.Option("--keyring", help="Trusted keys: JSON file or folder "
@@ -32,7 +32,14 @@ def _keyring_path(settings: Settings, given: Path | None) -> Path:
 def _keyring(given: Path | None, *, create: bool = False) -> a.Keyring:
     path = _keyring_path(load_settings(), given)
     if create and not path.exists():
-        path.mkdir(parents=True)
+        try:  # a name ending in .json is a keyring file, anything else a folder of key files
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".json":
+                path.write_text('{"keys": []}\n', encoding="utf-8")
+            else:
+                path.mkdir()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create keyring {path}: {exc.strerror or exc}") from None
     return a.Keyring.load(path)
 
 
@@ -97,9 +104,15 @@ def _datasets(values: list[str]) -> tuple[a.DatasetRef, ...]:
     refs = []
     for value in values:
         name, _, rest = value.partition("=")
-        uri, _, digest = rest.partition("@")
+        uri, at, digest = rest.rpartition("@sha256:")
+        uri, digest = (uri, f"sha256:{digest}") if at else (rest, "")
         if not name:
             raise ConfigurationError(f"--dataset '{value}': use NAME=URI[@sha256:HEX]")
+        if digest:
+            try:
+                a.Digest.parse(digest)
+            except PackageFormatError as exc:
+                raise ConfigurationError(f"--dataset '{value}': {exc.message}") from None
         refs.append(a.DatasetRef(name=name, uri=uri, digest=digest or None))
     return tuple(refs)
 
