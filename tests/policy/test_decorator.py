@@ -132,6 +132,9 @@ def test_article_configuration_keys_select_the_opa_engine(make: Any) -> None:
     ({"policies": ["x"]}, "package"),
     ({"package": "p", "engine": "opa"}, "opa_url"),
     ({"package": "p", "policies": ["x"], "colour": "red"}, "colour"),
+    ({"package": "p", "policies": ["x"], "denial_status": 204}, "denial_status: Value error, 204 cannot carry"),
+    ({"package": "p", "policies": ["x"], "denial_status": 304}, "denial_status: Value error, 304 cannot carry"),
+    ({"package": "p", "engine": "opa", "opa_url": "localhost:8181"}, "opa_url: .* is not an http:// or https://"),
 ])
 def test_configuration_errors_name_the_key(options: dict[str, Any], problem: str) -> None:
     with pytest.raises(ConfigurationError, match=problem):

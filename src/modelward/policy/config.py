@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelward.errors import ConfigurationError
 from modelward.settings import load_settings
@@ -36,6 +36,9 @@ class DecisionLogConfig(BaseModel):
         settings = load_settings()
         base = settings.decision_log or settings.data_dir / "decisions.jsonl"
         return base.with_name(f"{base.stem}.{package}{base.suffix or '.jsonl'}")
+
+
+_NO_BODY = frozenset({204, 205, 304})  # HTTP statuses whose answers have no body
 
 
 class PolicyConfig(BaseModel):
@@ -75,6 +78,20 @@ class PolicyConfig(BaseModel):
         if isinstance(data.get("policies"), str):
             data["policies"] = [data["policies"]]
         return data
+
+    @field_validator("opa_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"'{url}' is not an http:// or https:// URL")
+        return url
+
+    @field_validator("denial_status")
+    @classmethod
+    def _status_with_a_body(cls, status: int) -> int:
+        if status in _NO_BODY:
+            raise ValueError(f"{status} cannot carry the denial's messages; use 200 or a 4xx such as 403")
+        return status
 
     @model_validator(mode="after")
     def _engine_needs(self) -> PolicyConfig:
