@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from modelward import catalog as c
+from modelward import errors
 from modelward.cli.main import main
 from modelward.serving.catalog_routes import create_catalog_app
 from modelward.settings import Settings
@@ -121,3 +122,17 @@ def test_a_date_that_utc_cannot_hold_is_422_or_exit_1(api: httpx.Client, catalog
     assert capsys.readouterr().err.startswith(f"error: --since: {early} is outside")
     assert main(["catalog", "search", "--registered-until", late]) == 1
     assert capsys.readouterr().err.startswith("error: invalid search: registered_until: Value error")
+
+
+def test_a_deployment_cannot_take_the_id_of_a_failed_attempt(catalog: c.Catalog) -> None:
+    c.register_version(catalog, model=model_info(), version=version_info(), actor="alice")
+    c.record_failed_attempt(catalog, info=c.AttemptInfo(model="insurance_charges_model", version="1.3.0",
+                                                         target="local", step="verify", reason="unknown key",
+                                                         attempt_id="run-7"), actor="ci")
+    again = c.DeploymentInfo(model="insurance_charges_model", version="1.2.0", target="local", deployment_id="run-7")
+    with pytest.raises(errors.Conflict, match="deployment 'run-7' is already recorded"):
+        c.record_deployment(catalog, info=again, actor="ci")
+    page = c.list_deployments(catalog)
+    assert [(d.id, d.version_registered) for d in page.deployments] == [("run-7", False)]
+    assert c.get_deployment(catalog, deployment_id="run-7").failed_step == "verify"
+    assert c.verify_audit(catalog).events == 3

@@ -10,7 +10,7 @@ import uuid
 from functools import cache
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -214,17 +214,19 @@ def _new_deployment(info: DeploymentInfo, ident: str, actor: str) -> s.Deploymen
 
 @cache
 def _deployment_insert(dialect: str) -> ReturningInsert[Any]:
-    """``INSERT INTO deployments ... SELECT``: the version lookup and the duplicate-id check ride in it.
+    """``INSERT INTO deployments ... SELECT``: the version lookup and the duplicate-id checks ride in it.
 
     Built once per dialect (and compiled once by SQLAlchemy's statement cache); parameters are the
     deployment's columns prefixed ``d_`` plus ``model`` and ``version``.
     """
     tables = s.Base.metadata.tables
     table, versions, models = tables["deployments"], tables["model_versions"], tables["models"]
+    attempts = tables["deployment_attempts"]
     names = [col.name for col in table.columns if col.name != "version_id"]
     source = (select(*(bindparam(f"d_{n}", type_=table.c[n].type) for n in names), versions.c.id)
               .select_from(versions.join(models, models.c.id == versions.c.model_id))
-              .where(models.c.qualified_name == bindparam("model"), versions.c.version == bindparam("version")))
+              .where(models.c.qualified_name == bindparam("model"), versions.c.version == bindparam("version"),
+                     ~exists().where(attempts.c.id == bindparam("d_id"))))  # ids are shared with attempts
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return (insert(table).from_select([*names, "version_id"], source)
             .on_conflict_do_nothing(index_elements=["id"]).returning(table.c.version_id))
@@ -233,7 +235,8 @@ def _deployment_insert(dialect: str) -> ReturningInsert[Any]:
 def _insert_deployment(session: Session, row: s.Deployment, info: DeploymentInfo) -> None:
     """Insert ``row`` for ``info``'s version and set its ``version_id``.
 
-    No row inserted means a missing version or an id already recorded; which one is found out then.
+    No row inserted means a missing version or an id already recorded (as a deployment or a failed
+    attempt); which one is found out then.
     """
     connection = session.connection()
     statement = _deployment_insert(connection.dialect.name)
@@ -251,7 +254,7 @@ def _insert_deployment(session: Session, row: s.Deployment, info: DeploymentInfo
 def _refuse(session: Session, info: DeploymentInfo, ident: str) -> NoReturn:
     """Raise what is wrong with ``info``, checked in the order the errors have always come in."""
     find_version(session, info.model, info.version)
-    if session.get(s.Deployment, ident) is not None:
+    if session.get(s.Deployment, ident) is not None or session.get(s.DeploymentAttempt, ident) is not None:
         raise Conflict(f"deployment '{ident}' is already recorded")
     raise NotFound(f"deployment '{info.replaces}' (the one this replaces) is not in the catalog")
 
