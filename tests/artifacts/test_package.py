@@ -92,3 +92,38 @@ def test_packaging_refuses_links_and_reserved_names(tmp_path: Path, model_files:
     (model_files / "manifest.json").write_text("{}")
     with pytest.raises(PackageFormatError, match=r"manifest\.json"):
         build_package(model_files, tmp_path / "x.zip", qualified_name="m", version="1")
+
+
+def test_build_refuses_bad_inputs_and_outputs_with_clear_errors(tmp_path: Path, model_files: Path) -> None:
+    def build(folder: Path, output: Path, name: str = "m") -> None:
+        build_package(folder, output, qualified_name=name, version="1")
+
+    with pytest.raises(PackageFormatError, match=r"missing: no such folder"):
+        build(tmp_path / "missing", tmp_path / "a.zip")
+    with pytest.raises(PackageFormatError, match=r"metrics\.json: is not a folder"):
+        build(model_files / "metrics.json", tmp_path / "a.zip")
+    with pytest.raises(PackageFormatError, match="qualified name and version must not be empty"):
+        build(model_files, tmp_path / "a.zip", name="")
+    (tmp_path / "dir.zip").mkdir()
+    with pytest.raises(PackageFormatError, match=r"dir\.zip: is a directory; give the path of a new \.zip"):
+        build(model_files, tmp_path / "dir.zip")
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(PackageFormatError, match="plain: exists and is not an empty directory"):
+        build(model_files, tmp_path / "plain")
+    with pytest.raises(PackageFormatError, match=r"cannot write the package .*metrics\.json/a\.zip"):
+        build(model_files, model_files / "metrics.json" / "a.zip")
+    assert not (tmp_path / "a.zip").exists() and (tmp_path / "plain").read_text() == "x"
+
+
+def test_directory_package_is_not_left_half_written(tmp_path: Path) -> None:
+    folder = tmp_path / "src"
+    deep = folder.joinpath(*["d" * 200] * 4)  # 800 characters below the folder
+    deep.mkdir(parents=True)
+    (folder / "a.bin").write_bytes(b"first")
+    (deep / "f.bin").write_bytes(b"second")
+    parent = tmp_path.joinpath(*["o" * 250] * 13)  # output/<deep>/f.bin is longer than PATH_MAX (4096)
+    parent.mkdir(parents=True)
+    output = parent / "pkg"
+    with pytest.raises(PackageFormatError, match=r"cannot write the package .*pkg: File name too long"):
+        build_package(folder, output, qualified_name="m", version="1")
+    assert list(parent.iterdir()) == [], "neither the package nor its temporary folder is left behind"

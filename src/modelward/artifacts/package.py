@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import shutil
 import stat
 import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
+
+from pydantic import ValidationError
 
 from modelward.artifacts.digests import hash_stream
 from modelward.artifacts.keys import Signer
@@ -69,6 +72,13 @@ def _entry(source: DirectorySource, name: str) -> FileEntry:
 def make_manifest(folder: Path, *, qualified_name: str, version: str, training: Training | None = None,
                   created: datetime | None = None) -> Manifest:
     """Hash every file of ``folder`` and record pickle globals: the manifest of a future package."""
+    if not folder.is_dir():
+        raise PackageFormatError(f"{folder}: {'is not a folder' if folder.exists() else 'no such folder'} "
+                                 "(package a folder of model files)")
+    try:
+        model = ModelRef(qualified_name=qualified_name, version=version)
+    except ValidationError:
+        raise PackageFormatError(f"{folder}: the model's qualified name and version must not be empty") from None
     source = DirectorySource(folder, _NO_LIMIT)
     names = [n for n in source.names() if n not in RESERVED_NAMES]
     clash = [n for n in source.names() if n in RESERVED_NAMES]
@@ -81,7 +91,7 @@ def make_manifest(folder: Path, *, qualified_name: str, version: str, training: 
     missing = [r for r in training.reports if r not in names]
     if missing:
         raise PackageFormatError(f"{folder}: training report(s) {', '.join(missing)} not found")
-    return Manifest(model=ModelRef(qualified_name=qualified_name, version=version),
+    return Manifest(model=model,
                     created=created or utc_now(), files=tuple(_entry(source, n) for n in names),
                     training=training, known_cases=KNOWN_CASES_NAME if KNOWN_CASES_NAME in names else None)
 
@@ -95,15 +105,28 @@ def build_package(folder: Path | str, output: Path | str, *, qualified_name: str
     cases, at the package root). Symbolic and hard links are refused.
     """
     folder, output = Path(folder), Path(output)
+    _check_output(output)
     manifest = make_manifest(folder, qualified_name=qualified_name, version=version, training=training,
                              created=created)
     manifest_bytes = manifest.canonical_bytes()
     signature = sign_manifest(manifest_bytes, signer).to_bytes() if signer else None
-    if output.suffix == ".zip":
-        _write_zip(folder, output, manifest, manifest_bytes, signature)
-    else:
-        _write_directory(folder, output, manifest, manifest_bytes, signature)
+    try:
+        if output.suffix == ".zip":
+            _write_zip(folder, output, manifest, manifest_bytes, signature)
+        else:
+            _write_directory(folder, output, manifest, manifest_bytes, signature)
+    except OSError as exc:
+        raise PackageFormatError(f"cannot write the package {output}: {exc.strerror or exc}") from None
     return manifest
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an output that cannot become a package before any file is hashed."""
+    if output.suffix == ".zip" and output.is_dir():
+        raise PackageFormatError(f"{output}: is a directory; give the path of a new .zip file")
+    if output.suffix != ".zip" and output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise PackageFormatError(f"{output}: exists and is not an empty directory (a package that is not "
+                                 "a .zip is written as a new directory)")
 
 
 def _copy_checked(folder: Path, name: str, expected: FileEntry, sink: io.BufferedIOBase | io.RawIOBase) -> None:
@@ -139,16 +162,22 @@ def _write_zip(folder: Path, output: Path, manifest: Manifest, manifest_bytes: b
 
 def _write_directory(folder: Path, output: Path, manifest: Manifest, manifest_bytes: bytes,
                      signature: bytes | None) -> None:
-    if output.exists() and any(output.iterdir()):
-        raise PackageFormatError(f"{output}: exists and is not empty")
-    for entry in manifest.files:
-        target = output / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as sink:
-            _copy_checked(folder, entry.path, entry, sink)
-    (output / MANIFEST_NAME).write_bytes(manifest_bytes)
-    if signature is not None:
-        (output / SIGNATURE_NAME).write_bytes(signature)
+    _check_output(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.{secrets.token_hex(4)}.part")
+    try:
+        temporary.mkdir()
+        for entry in manifest.files:
+            target = temporary / entry.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as sink:
+                _copy_checked(folder, entry.path, entry, sink)
+        (temporary / MANIFEST_NAME).write_bytes(manifest_bytes)
+        if signature is not None:
+            (temporary / SIGNATURE_NAME).write_bytes(signature)
+        temporary.replace(output)  # onto a missing or empty directory: the package appears whole
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def sign_package(package: Path | str, signer: Signer, *, signed_at: datetime | None = None) -> Signature:
