@@ -317,3 +317,12 @@ def test_an_interrupted_deploy_stops_its_new_server_and_is_recorded(world: World
     assert (attempt["status"], attempt["step"], attempt["reason"]) == ("failed", "record", "interrupted")
     version = cat.get_version(world.catalog, name="toy_model", version="2.0.0")
     assert [d.status for d in version.deployments] == ["failed"]
+
+
+def test_an_empty_validation_file_is_no_known_cases(world: World, serving: str) -> None:
+    empty = world.root / "cases.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(ValidationFailed, match=f"validate failed: validation: {empty} holds no known cases"):
+        world.orchestrator.deploy(world.spec(world.package("2.0.0", slope=5.0), validation=str(empty)))
+    assert assert_failed(world, ValidationFailed, "validate", "no known cases", serving) == "catalog"
+    assert cat.get_version(world.catalog, name="toy_model", version="2.0.0").stage == "registered"

@@ -205,7 +205,10 @@ def _known_cases(attempt: Attempt) -> tuple[list[Any], str]:
         path = Path(attempt.spec.validation)
         if not path.is_file():
             raise ValidationFailed(f"validation: {path} does not exist")
-        return parse_cases(path.read_text(encoding="utf-8").splitlines(), str(path)), str(path)
+        cases = parse_cases(path.read_text(encoding="utf-8").splitlines(), str(path))
+        if not cases:  # an empty file would deploy the model unchecked
+            raise ValidationFailed(f"validation: {path} holds no known cases; a model is not deployed unchecked")
+        return cases, str(path)
     lines = attempt.package.known_cases()
     if not lines:
         raise ValidationFailed("the package has no known cases (validation.jsonl) and the deployment file "
