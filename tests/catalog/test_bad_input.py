@@ -136,3 +136,19 @@ def test_a_deployment_cannot_take_the_id_of_a_failed_attempt(catalog: c.Catalog)
     assert [(d.id, d.version_registered) for d in page.deployments] == [("run-7", False)]
     assert c.get_deployment(catalog, deployment_id="run-7").failed_step == "verify"
     assert c.verify_audit(catalog).events == 3
+
+
+def test_replicas_and_endpoints_are_checked_when_recorded_and_when_patched(api: httpx.Client,
+                                                                         catalog_url: str) -> None:
+    deployer = _token(catalog_url, "deployer")
+    body = {"model": "insurance_charges_model", "version": "1.2.0", "target": "kubernetes", "deployment_id": "d1"}
+    for replicas in (int(HUGE), 2**31):
+        _refused(api.post("/api/catalog/deployments", json=body | {"replicas": replicas}, headers=deployer),
+                 422, "body.replicas", "less than or equal to 2147483647")
+    assert api.post("/api/catalog/deployments", json=body | {"replicas": 3}, headers=deployer).status_code == 201
+    patch = "/api/catalog/deployments/d1"
+    _refused(api.patch(patch, json={"replicas": -5}, headers=deployer), 422, "body.replicas", "greater than")
+    _refused(api.patch(patch, json={"replicas": int(HUGE)}, headers=deployer), 422, "body.replicas")
+    _refused(api.patch(patch, json={"endpoint_url": "x" * 1001}, headers=deployer), 422, "body.endpoint_url")
+    assert api.get(patch).json()["replicas"] == 3
+    assert api.patch(patch, json={"replicas": 0}, headers=deployer).json()["replicas"] == 0

@@ -23,6 +23,7 @@ from modelward.catalog.db import (
 from modelward.catalog.inputs import (
     MAX_OFFSET,
     MAX_PAGE,
+    MAX_REPLICAS,
     AttemptInfo,
     DatasetRef,
     DeploymentInfo,
@@ -64,6 +65,7 @@ from modelward.catalog.views import DeploymentView, ModelView, VersionView
 __all__ = [
     "MAX_OFFSET",
     "MAX_PAGE",
+    "MAX_REPLICAS",
     "Action",
     "AttemptInfo",
     "AuditEventView",

@@ -14,6 +14,7 @@ from modelward.errors import CatalogError
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 MAX_OFFSET = 2**31 - 1  # paging: the largest row offset the CLI and the API accept (fits every database)
 MAX_PAGE = 1_000_000  # search pages: page * per_page stays far below the databases' integer limits
+MAX_REPLICAS = 2**31 - 1  # a Kubernetes replica count is an int32, as is the column
 
 
 def to_utc(moment: datetime) -> datetime:
@@ -127,7 +128,7 @@ class DeploymentInfo(_Frozen):
     host_detail: str = Field(default="", max_length=1000)
     endpoint_url: str = Field(default="", max_length=1000)
     environment: str = Field(default="", max_length=100)
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     status: DeploymentStatus = DeploymentStatus.RUNNING
     reason: str = ""
     config_digest: str = Field(default="", max_length=200)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from modelward import catalog as c
@@ -50,8 +50,8 @@ class DeploymentPatch(BaseModel):
 
     status: c.DeploymentStatus | None = None
     reason: str | None = None
-    replicas: int | None = None
-    endpoint_url: str | None = None
+    replicas: int | None = Field(default=None, ge=0, le=c.MAX_REPLICAS)  # as in DeploymentInfo
+    endpoint_url: str | None = Field(default=None, max_length=1000)
 
 
 def _json(document: Any, status: int = 200) -> Response:
