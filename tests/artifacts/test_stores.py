@@ -108,3 +108,35 @@ def test_missing_credential_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MW_TEST_S3_ACCESS", raising=False)
     with pytest.raises(ConfigurationError, match="MW_TEST_S3_ACCESS is not set"):
         open_store("s3://b", endpoint_url="http://127.0.0.1:1", access_key="${MW_TEST_S3_ACCESS}")
+
+
+def test_local_store_bad_destinations_are_store_errors(tmp_path: Path, package: Path) -> None:
+    store = open_store(str(tmp_path / "store"))
+    store.put(package, "toy.zip")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(StoreError, match=r"folder: is a directory; give the path of the file to write"):
+        store.get("toy.zip", tmp_path / "folder")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match=r"file/toy\.zip: cannot be written, .*file is not a directory"):
+        store.get("toy.zip", tmp_path / "file" / "toy.zip")
+    with pytest.raises(StoreError, match=r"store .*/file: cannot write 'toy\.zip'"):
+        open_store(str(tmp_path / "file")).put(package, "toy.zip")
+    assert list((tmp_path / "folder").iterdir()) == [] and (tmp_path / "file").read_text() == "x"
+
+
+@pytest.mark.integration
+def test_s3_missing_bucket_and_bad_destination(s3_endpoint: str, package: Path, tmp_path: Path) -> None:
+    absent = open_store("s3://no-such-bucket", endpoint_url=s3_endpoint, access_key="${MW_TEST_S3_ACCESS}",
+                        secret_key="${MW_TEST_S3_SECRET}")
+    with pytest.raises(StoreError, match="upload 'toy.zip' failed: NoSuchBucket: bucket 'no-such-bucket' does "
+                                         "not exist") as caught:
+        absent.put(package, "toy.zip")
+    assert type(caught.value) is StoreError, "the server answered: the store is not unavailable"
+    with pytest.raises(StoreError, match=r"download 'toy\.zip' failed: 404: no such object \(or no bucket"):
+        absent.get("toy.zip", tmp_path / "toy.zip")
+    store = _s3(s3_endpoint)
+    store.put(package, "toy.zip")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(StoreError, match="folder: is a directory"):
+        store.get("toy.zip", tmp_path / "folder")
+    assert list((tmp_path / "folder").iterdir()) == []

@@ -57,7 +57,19 @@ def check_key(key: str, where: str) -> None:
         raise StoreError(exc.message.replace("entry", "key", 1)) from None
 
 
+def _check_destination(destination: Path) -> None:
+    """Refuse a destination that cannot become a file, before anything is transferred."""
+    if destination.is_dir():
+        raise StoreError(f"{destination}: is a directory; give the path of the file to write")
+    for parent in destination.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StoreError(f"{destination}: cannot be written, {parent} is not a directory")
+            break
+
+
 def _copy(source: Path, destination: Path, progress: Progress | None) -> None:
+    _check_destination(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
     try:
@@ -86,14 +98,23 @@ class LocalStore:
 
     def put(self, source: Path, key: str, progress: Progress | None = None) -> str:
         """Copy ``source`` into the store under ``key``."""
-        _copy(source, self._path(key), progress)
-        return self._path(key).resolve().as_uri()
+        target = self._path(key)
+        try:
+            _copy(source, target, progress)
+        except StoreError as exc:
+            raise StoreError(f"store {self.url}: cannot write '{key}': {exc.message}") from None
+        except OSError as exc:
+            raise StoreError(f"store {self.url}: cannot write '{key}': {exc.strerror or exc}") from None
+        return target.resolve().as_uri()
 
     def get(self, key: str, destination: Path, progress: Progress | None = None) -> Path:
         """Copy the object to ``destination``."""
         if not self.exists(key):
             raise StoreError(f"{self.url}: no object '{key}'")
-        _copy(self._path(key), destination, progress)
+        try:
+            _copy(self._path(key), destination, progress)
+        except OSError as exc:
+            raise StoreError(f"cannot copy '{key}' from {self.url} to {destination}: {exc.strerror or exc}") from None
         return destination
 
     def exists(self, key: str) -> bool:
@@ -157,10 +178,25 @@ class S3Store:
             raise StoreError(f"store {where}: no credentials to {what} (set AWS_ACCESS_KEY_ID and "
                              "AWS_SECRET_ACCESS_KEY, or pass ${VAR} references)") from None
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "?")
-            raise StoreError(f"store {where}: {what} failed: {code}") from None
-        except (BotoCoreError, S3UploadFailedError) as exc:
+            raise StoreError(f"store {where}: {what} failed: {self._explain(exc)}") from None
+        except S3UploadFailedError as exc:
+            if isinstance(exc.__context__, ClientError):  # boto3 wraps the server's answer
+                raise StoreError(f"store {where}: {what} failed: {self._explain(exc.__context__)}") from None
             raise StoreUnavailable(f"store {where}: {what} failed: {exc}") from None
+        except BotoCoreError as exc:
+            raise StoreUnavailable(f"store {where}: {what} failed: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"store {where}: {what} failed: {exc.strerror or exc}") from None
+
+    def _explain(self, exc: Any) -> str:
+        """The server's error code, and what it means for the usual ones."""
+        code = str(exc.response.get("Error", {}).get("Code", "?"))
+        meaning = {"404": "no such object (or no bucket '{b}')", "NoSuchKey": "no such object",
+                   "NotFound": "no such object (or no bucket '{b}')", "NoSuchBucket": "bucket '{b}' does not exist",
+                   "403": "access denied (check the credentials)", "AccessDenied": "access denied",
+                   "InvalidAccessKeyId": "the access key is not known to the server",
+                   "SignatureDoesNotMatch": "the secret key is wrong"}.get(code)
+        return f"{code}: {meaning.format(b=self.bucket)}" if meaning else code
 
     def put(self, source: Path, key: str, progress: Progress | None = None) -> str:
         """Upload (multipart above 16 MiB)."""
@@ -170,12 +206,15 @@ class S3Store:
 
     def get(self, key: str, destination: Path, progress: Progress | None = None) -> Path:
         """Download to a temporary name, then rename."""
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        _check_destination(destination)
         temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
         try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
             self._call(f"download '{key}'", lambda: self._client.download_file(
                 self.bucket, self._key(key), str(temporary), Config=_transfer_config(), Callback=progress))
             temporary.replace(destination)
+        except OSError as exc:
+            raise StoreError(f"cannot write {destination}: {exc.strerror or exc}") from None
         finally:
             temporary.unlink(missing_ok=True)
         return destination
