@@ -128,8 +128,8 @@ def test_local_store_bad_destinations_are_store_errors(tmp_path: Path, package: 
 def test_s3_missing_bucket_and_bad_destination(s3_endpoint: str, package: Path, tmp_path: Path) -> None:
     absent = open_store("s3://no-such-bucket", endpoint_url=s3_endpoint, access_key="${MW_TEST_S3_ACCESS}",
                         secret_key="${MW_TEST_S3_SECRET}")
-    with pytest.raises(StoreError, match="upload 'toy.zip' failed: NoSuchBucket: bucket 'no-such-bucket' does "
-                                         "not exist") as caught:
+    with pytest.raises(StoreError, match=r"upload 'toy\.zip' failed: NoSuchBucket: bucket 'no-such-bucket' does "
+                                         r"not exist") as caught:
         absent.put(package, "toy.zip")
     assert type(caught.value) is StoreError, "the server answered: the store is not unavailable"
     with pytest.raises(StoreError, match=r"download 'toy\.zip' failed: 404: no such object \(or no bucket"):
