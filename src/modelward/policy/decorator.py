@@ -206,8 +206,11 @@ class PolicyDecorator(MLModelDecorator):
         return self._digest
 
     def health_problems(self) -> list[str]:
-        """A refused bundle, and anything the engine reports."""
+        """A refused bundle, a decision log that cannot be written, and anything the engine reports."""
         found = [self._problem] if self._problem else []
+        log = self._log
+        if log is not None and log.error is not None:
+            found.append(f"decision log {log.path} cannot be written ({log.failed} records lost): {log.error}")
         return found + self._engine.health_problems()
 
     def metric_samples(self) -> list[tuple[str, str, dict[str, str], float]]:

@@ -136,6 +136,7 @@ class DecisionLog:
         self._closing = threading.Event()
         self._counts = {"written": 0, "dropped": 0, "failed": 0}
         self._lock = threading.Lock()
+        self.error: str | None = None  # why the last batch could not be written, until one is
         self._thread = threading.Thread(target=self._run, name=f"decision-log:{path.name}", daemon=True)
         self._thread.start()
 
@@ -148,6 +149,11 @@ class DecisionLog:
     def dropped(self) -> int:
         """Records dropped because the queue was full (or the log was closed)."""
         return self._counts["dropped"]
+
+    @property
+    def failed(self) -> int:
+        """Records lost because the file could not be written."""
+        return self._counts["failed"]
 
     def record(self, item: DecisionRecord) -> None:
         """Queue a record without blocking; count and warn when it has to be dropped."""
@@ -183,9 +189,17 @@ class DecisionLog:
                 self._file.write(orjson.dumps(item.document(), default=str) + b"\n")
             self._file.flush()
             self._count("written", len(batch))
-        except Exception:
+        except Exception as exc:
             self._count("failed", len(batch))
-            logger.exception("decision log %s: %d records could not be written", self.path, len(batch))
+            self._file.close()  # reopened (and so retried) by the next batch
+            error = f"{type(exc).__name__}: {exc}"
+            if error != self.error:  # one line per new reason, not a traceback per batch
+                logger.error("decision log %s: %d records could not be written: %s", self.path, len(batch), error)
+            self.error = error
+            return
+        if self.error is not None:
+            logger.warning("decision log %s is written again", self.path)
+            self.error = None
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then stop the writer and close the file."""
