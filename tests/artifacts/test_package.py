@@ -127,3 +127,15 @@ def test_directory_package_is_not_left_half_written(tmp_path: Path) -> None:
     with pytest.raises(PackageFormatError, match=r"cannot write the package .*pkg: File name too long"):
         build_package(folder, output, qualified_name="m", version="1")
     assert list(parent.iterdir()) == [], "neither the package nor its temporary folder is left behind"
+
+
+def test_unreadable_known_cases_are_a_package_format_error(tmp_path: Path, model_files: Path, keys: Keys) -> None:
+    for content, reason in ((b"\xff\xfe{}\n", r"not UTF-8 text \(invalid start byte at byte 0\)"),
+                            (b'{"input": {}}\n[1, 2]\n', "line 2: a known case is a JSON object, not list"),
+                            (b'{"input": {}}\n\n{oops\n', "line 3: Expecting property name")):
+        (model_files / KNOWN_CASES_NAME).write_bytes(content)
+        output = tmp_path / f"cases-{len(content)}.zip"
+        build_package(model_files, output, qualified_name="m", version="1", signer=keys.signer)
+        with load_verified(output, keys.keyring()) as verified, \
+                pytest.raises(PackageFormatError, match=rf"validation\.jsonl: {reason}"):
+            verified.known_cases()

@@ -115,11 +115,24 @@ class VerifiedPackage:
         """The known cases (``validation.jsonl`` at the package root), one dict per line."""
         if self.manifest.known_cases is None:
             return []
-        lines = self.read_bytes(self.manifest.known_cases).decode("utf-8").splitlines()
+        where = f"{self.location}!{self.manifest.known_cases}"
         try:
-            return [json.loads(line) for line in lines if line.strip()]
-        except ValueError as exc:
-            raise PackageFormatError(f"{self.location}!{self.manifest.known_cases}: {exc}") from None
+            lines = self.read_bytes(self.manifest.known_cases).decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise PackageFormatError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        cases = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                case = json.loads(line)
+            except ValueError as exc:
+                raise PackageFormatError(f"{where}: line {number}: {exc}") from None
+            if not isinstance(case, dict):
+                raise PackageFormatError(f"{where}: line {number}: a known case is a JSON object, "
+                                         f"not {type(case).__name__}")
+            cases.append(case)
+        return cases
 
 
 def _compare(entry: FileEntry, digest: str, size: int, location: str) -> None:
