@@ -47,5 +47,16 @@ def test_apply_without_kubectl_says_so_and_how(tmp_path: Path) -> None:
     assert f"kubectl-not-installed-here apply -f {tmp_path}" in str(caught.value)
 
 
+def test_kubectl_failing_on_every_manifest_is_one_line(tmp_path: Path) -> None:
+    # what kubectl prints without a cluster: one error per manifest file
+    (tmp_path / "kubectl").write_text("#!/bin/sh\nfor f in a b c; do\n"
+                                      "  echo \"error validating $f: connection refused\" >&2\ndone\nexit 1\n")
+    (tmp_path / "kubectl").chmod(0o755)
+    with pytest.raises(TargetError) as caught:
+        apply_manifests(tmp_path, kubectl=str(tmp_path / "kubectl"))
+    assert str(caught.value) == (f"`{tmp_path}/kubectl apply -f {tmp_path}` failed (1): error validating a: "
+                                 "connection refused (and 2 more lines)")
+
+
 def test_registry_keys_are_content_addresses() -> None:
     assert registry_key("sha256:" + "0f" * 32) == "sha256/" + "0f" * 32 + ".zip"

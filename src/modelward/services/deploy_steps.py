@@ -270,8 +270,17 @@ def apply_manifests(folder: Path, kubectl: str = "kubectl") -> str:
                           f"{folder}; apply them yourself with `{' '.join(command)}`")
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
-        raise TargetError(f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr.strip()}")
+        raise TargetError(f"`{' '.join(command)}` failed ({done.returncode}): {_first_line(done.stderr)}")
     return done.stdout.strip()
+
+
+def _first_line(output: str) -> str:
+    """kubectl's first line of complaint (it repeats one per manifest), and how many more there were."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return "no output"
+    more = f" (and {len(lines) - 1} more lines)" if len(lines) > 1 else ""
+    return lines[0] + more
 
 
 # --- serve: local ----------------------------------------------------------------------------
