@@ -6,6 +6,8 @@ The REST checks run a real uvicorn server on a free port over both databases (``
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
 from modelward import catalog as c
@@ -21,6 +24,7 @@ from modelward.cli.main import main
 from modelward.serving.catalog_routes import create_catalog_app
 from modelward.settings import Settings
 from tests.catalog.conftest import model_info, version_info
+from tests.conftest import child_env
 
 HUGE = "99999999999999999999"  # more than any database integer holds
 
@@ -57,6 +61,14 @@ def _token(url: str, role: str, name: str = "") -> dict[str, str]:
     plain, _ = c.create_token(catalog, role=role, name=name, actor="test")
     catalog.dispose()
     return {"Authorization": f"Bearer {plain}"}
+
+
+def _cli(url: str, *args: str) -> tuple[int, str]:
+    """Run the installed ``modelward`` command on ``url``: its exit status and stderr."""
+    command = Path(sys.executable).with_name("modelward")
+    done = subprocess.run([str(command), *args], capture_output=True, text=True, timeout=60, check=False,
+                          env=child_env(MODELWARD_CATALOG_URL=url))
+    return done.returncode, done.stderr
 
 
 def _refused(response: httpx.Response, status: int, *words: str) -> None:
@@ -152,3 +164,41 @@ def test_replicas_and_endpoints_are_checked_when_recorded_and_when_patched(api: 
     _refused(api.patch(patch, json={"endpoint_url": "x" * 1001}, headers=deployer), 422, "body.endpoint_url")
     assert api.get(patch).json()["replicas"] == 3
     assert api.patch(patch, json={"replicas": 0}, headers=deployer).json()["replicas"] == 0
+
+
+def test_nan_and_infinity_in_metrics_or_manifest_are_422(api: httpx.Client, catalog_url: str) -> None:
+    publisher = {**_token(catalog_url, "publisher"), "content-type": "application/json"}
+    for field, text in (("metrics", '{"r2": NaN}'), ("manifest", '{"x": [Infinity]}')):
+        body = '{"model": {"qualified_name": "m"}, "version": {"version": "1", "' + field + '": ' + text + "}}"
+        _refused(api.post("/api/catalog/versions", content=body, headers=publisher), 422,
+                 f"body.version.{field}", "NaN and Infinity are not JSON numbers")
+    _refused(api.get("/api/catalog/models/m"), 404, "no model 'm'")
+
+
+def test_a_value_the_database_cannot_hold_is_a_4xx_naming_the_problem(api: httpx.Client, catalog_url: str) -> None:
+    # PostgreSQL refuses NUL bytes in text: it used to be a 500; SQLite simply finds nothing
+    for response in (api.get("/api/catalog/models/a%00b"), api.get("/api/catalog/deployments?model=a%00b"),
+                     api.get("/api/catalog/search?owner=a%00b")):
+        assert response.status_code in (200, 400, 404), response.text
+        assert response.headers["content-type"] == "application/json"
+    if catalog_url.startswith("postgresql"):
+        _refused(api.get("/api/catalog/models/a%00b"), 400, "cannot store or look up a value", "NUL")
+
+
+def test_a_token_name_is_at_most_100_characters_and_an_older_long_one_still_writes(api: httpx.Client,
+                                                                                  catalog_url: str) -> None:
+    catalog = c.open_catalog(catalog_url)
+    with pytest.raises(errors.CatalogError, match="a token name has at most 100 characters, not 101"):
+        c.create_token(catalog, role="publisher", name="n" * 101, actor="test")
+    plain, view = c.create_token(catalog, role="publisher", name="ci", actor="test")
+    with catalog.engine.begin() as conn:  # a token named before the limit existed
+        conn.execute(sa.text("UPDATE api_tokens SET name = :name WHERE id = :id"), {"name": "n" * 200, "id": view.id})
+    catalog.dispose()
+    body = {"model": {"qualified_name": "m"}, "version": {"version": "1"}}
+    made = api.post("/api/catalog/versions", json=body, headers={"Authorization": f"Bearer {plain}"})
+    assert made.status_code == 201, made.text
+    assert made.json()["created_by"] == f"token:{view.id} ({'n' * 100})"
+    status, err = _cli(catalog_url, "tokens", "create", "--role", "reader", "--name", "x" * 201)
+    assert (status, err) == (1, "error: a token name has at most 100 characters, not 201\n")
+    status, err = _cli(catalog_url, "tokens", "create", "--role", "reader", "--actor", "a" * 201)
+    assert (status, err) == (1, "error: --actor has at most 200 characters, not 201\n")

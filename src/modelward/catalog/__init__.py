@@ -50,6 +50,7 @@ from modelward.catalog.queries import (
 from modelward.catalog.records import describe_model, record_deployment, register_version, set_stage, update_deployment
 from modelward.catalog.search import SearchHit, SearchPage, SearchQuery, search
 from modelward.catalog.tokens import (
+    MAX_TOKEN_NAME,
     Action,
     Role,
     TokenView,
@@ -66,6 +67,7 @@ __all__ = [
     "MAX_OFFSET",
     "MAX_PAGE",
     "MAX_REPLICAS",
+    "MAX_TOKEN_NAME",
     "Action",
     "AttemptInfo",
     "AuditEventView",

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelward.errors import CatalogError, ConfigurationError
@@ -128,6 +128,8 @@ class Catalog:
             yield
         except OperationalError as exc:
             raise CatalogError(f"catalog database error: {_first_line(exc)}") from exc
+        except DataError as exc:  # a value the database cannot hold (NUL byte, too long, out of range)
+            raise CatalogError(f"the catalog cannot store or look up a value given: {_first_line(exc)}") from exc
 
     def dispose(self) -> None:
         """Close every pooled connection."""

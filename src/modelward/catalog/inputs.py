@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -117,6 +118,15 @@ class VersionInfo(_Frozen):
     code_commit: str = Field(default="", max_length=100)
     metrics: dict[str, Any] = Field(default_factory=dict)
     registry_url: str = Field(default="", max_length=1000)
+
+    @field_validator("manifest", "metrics")
+    @classmethod
+    def _json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError as exc:  # NaN and Infinity are not JSON: PostgreSQL refuses them, SQLite alters them
+            raise ValueError("NaN and Infinity are not JSON numbers") from exc
+        return value
 
 
 class DeploymentInfo(_Frozen):

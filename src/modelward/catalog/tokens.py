@@ -18,7 +18,9 @@ from modelward.catalog import audit
 from modelward.catalog import schema as s
 from modelward.catalog.db import Catalog
 from modelward.catalog.views import now, utc
-from modelward.errors import Forbidden, NotFound, Unauthorized
+from modelward.errors import CatalogError, Forbidden, NotFound, Unauthorized
+
+MAX_TOKEN_NAME = 100  # the name goes into the actor of every write the token makes
 
 
 class Role(StrEnum):
@@ -85,6 +87,8 @@ def _view(row: s.ApiToken) -> TokenView:
 
 def create_token(catalog: Catalog, *, role: Role | str, name: str = "", actor: str) -> tuple[str, TokenView]:
     """Create a token; return the plain token (shown once, never stored) and its record."""
+    if len(name) > MAX_TOKEN_NAME:
+        raise CatalogError(f"a token name has at most {MAX_TOKEN_NAME} characters, not {len(name)}")
     ident = secrets.token_hex(6)
     plain = f"mwc_{ident}_{secrets.token_urlsafe(32)}"
     with catalog.write() as session:

@@ -22,10 +22,13 @@ from modelward.settings import load_settings
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Catalog URL (default: $MODELWARD_CATALOG_URL, "
                                                           "else the SQLite file in the data dir).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+MAX_ACTOR = 200  # the catalog's actor columns
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who is acting (default: the OS user).")]
 
 
 def _actor(actor: str | None) -> str:
+    if actor and len(actor) > MAX_ACTOR:
+        raise ConfigurationError(f"--actor has at most {MAX_ACTOR} characters, not {len(actor)}")
     if actor:
         return actor
     try:
@@ -250,7 +253,8 @@ def token_create(role: Annotated[c.Role, typer.Option(help="reader, publisher, d
                  name: Annotated[str, typer.Option(help="A label for the token.")] = "",
                  url: UrlOpt = None, actor: ActorOpt = None) -> None:
     """Create a bearer token; it is printed once and stored only as a hash."""
-    plain, view = c.create_token(_open(url), role=role, name=name, actor=_actor(actor))
+    who = _actor(actor)
+    plain, view = c.create_token(_open(url), role=role, name=name, actor=who)
     _out(plain)
     err_console().print(f"token {view.id} ({view.role}) created; it is shown only this once", markup=False)
 

@@ -79,7 +79,7 @@ def _guard(catalog: c.Catalog, action: c.Action, read_open: bool) -> Callable[[R
             raise Unauthorized(f"this request needs a bearer token allowed to {action.value}")
         found = c.authenticate(catalog, token=token)
         c.ensure_allowed(found, action)
-        return f"token:{found.id}" + (f" ({found.name})" if found.name else "")
+        return f"token:{found.id}" + (f" ({found.name[:c.MAX_TOKEN_NAME]})" if found.name else "")
 
     return check
 
