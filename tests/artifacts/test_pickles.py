@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import logging.config
 import operator
 import os
 import pickle
+import pydoc
+import re
 import runpy
+import shelve
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,9 @@ def test_signed_os_system_payload_is_refused_by_name_and_never_runs(tmp_path: Pa
     (operator.methodcaller, ("system",), "operator.methodcaller"),
     (operator.attrgetter, ("system",), "operator.attrgetter"),
     (runpy.run_path, ("/dev/null",), "runpy.run_path"),
+    (pydoc.pipepager, ("", "true"), "pydoc.pipepager"),  # runs a shell command
+    (logging.config.valid_ident, ("x",), "logging.config.valid_ident"),  # dictConfig calls any factory
+    (shelve.open, ("/dev/null",), "shelve.open"),
 ])
 def test_dangerous_globals_are_refused_even_when_recorded(tmp_path: Path, keys: Keys, function: Any,
                                                           args: tuple[Any, ...], name: str) -> None:
@@ -75,6 +82,17 @@ def test_dangerous_globals_are_refused_even_when_recorded(tmp_path: Path, keys: 
     assert name in scan_pickle_globals(payload, "payload")
     package = _signed_with_recorded(tmp_path, keys, payload, (name,))
     with load_verified(package, keys.keyring()) as verified, pytest.raises(UnsafePickle, match=name):
+        verified.load("model.pkl")
+
+
+@pytest.mark.parametrize("name", ["pandas.io.pickle.read_pickle", "pandas.read_pickle"])
+def test_unrestricted_unpicklers_of_other_libraries_are_refused(tmp_path: Path, keys: Keys, name: str) -> None:
+    module, _, function = name.rpartition(".")
+    payload = f"c{module}\n{function}\n(S'/dev/null'\ntR.".encode()  # protocol 0: GLOBAL, no import needed
+    assert scan_pickle_globals(payload, "payload") == (name,)
+    package = _signed_with_recorded(tmp_path, keys, payload, (name,))
+    with load_verified(package, keys.keyring()) as verified, \
+            pytest.raises(UnsafePickle, match=rf"refuses global '{re.escape(name)}': (module|reads)"):
         verified.load("model.pkl")
 
 

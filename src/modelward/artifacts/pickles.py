@@ -29,6 +29,8 @@ DENIED_MODULES = frozenset({
     "inspect", "gc", "dill", "cloudpickle", "joblib.numpy_pickle_compat", "numpy.testing", "numpy.f2py",
     "numpy.distutils", "numpy.lib.npyio", "torch", "__builtin__", "urllib", "http", "ftplib", "smtplib",
     "builtins_", "zipimport", "pkgutil", "sqlite3", "glob", "fileinput",
+    "pydoc", "logging.config", "shelve", "_posixsubprocess", "_winapi", "imp", "distutils", "setuptools",
+    "pip", "ensurepip", "venv", "idlelib", "pandas.io.pickle",
 })
 SAFE_BUILTINS = frozenset({
     "set", "frozenset", "slice", "range", "complex", "bytearray", "bytes", "dict", "list", "tuple",
@@ -36,7 +38,7 @@ SAFE_BUILTINS = frozenset({
 })
 DENIED_NAMES = frozenset({
     "numpy.load", "numpy.save", "numpy.fromfile", "numpy.loadtxt", "numpy.genfromtxt", "numpy.memmap",
-    "joblib.load", "joblib.dump", "functools.reduce",
+    "joblib.load", "joblib.dump", "functools.reduce", "pandas.read_pickle",
 })
 BASELINE = frozenset({
     *(f"builtins.{name}" for name in SAFE_BUILTINS),
