@@ -169,8 +169,9 @@ def test_bad_signature_stops_at_verify(world: World, serving: str) -> None:
             if item.filename == "weights.json":
                 data = data.replace(b"5.0", b"6.0")
             sink.writestr(item, data)
-    with pytest.raises(ManifestMismatch, match=r"verify failed: .*weights\.json"):
+    with pytest.raises(ManifestMismatch, match=r"verify failed: .*weights\.json") as caught:
         world.orchestrator.deploy(world.spec(tampered))
+    assert str(caught.value).startswith(f"verify failed: {tampered}: 'weights.json' digest"), "the user's file"
     assert assert_failed(world, ManifestMismatch, "verify", "weights.json", serving) == "catalog (failed attempt)"
     assert cat.get_model(world.catalog, name="toy_model").versions[0].version == "1.0.0"
 

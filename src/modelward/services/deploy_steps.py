@@ -22,7 +22,7 @@ from modelward import artifacts
 from modelward import catalog as cat
 from modelward.deploy import DeploymentSpec, RenderInputs, policy_digest, read_policies, render, service_config
 from modelward.deploy import to_files as manifest_files
-from modelward.errors import ConfigurationError, PackageFormatError, TargetError, ValidationFailed
+from modelward.errors import ConfigurationError, ModelwardError, PackageFormatError, TargetError, ValidationFailed
 from modelward.services.config import ModelConfig
 from modelward.services.deploy_validate import parse_cases, run_cases
 from modelward.services.loader import build_model, extend_python_path
@@ -111,8 +111,13 @@ def _copy_local(path: Path, target: Path) -> None:
 def verify(attempt: Attempt, settings: Settings, keyring: Any) -> str:
     """Signature, keyring and every file; the package must hold the model the file names."""
     assert attempt.staged is not None
-    package = artifacts.load_verified(attempt.staged, keyring, max_expansion_bytes=settings.max_expansion_bytes,
-                                      allow_unsigned=False, endpoint_url=settings.s3_endpoint_url)
+    try:
+        package = artifacts.load_verified(attempt.staged, keyring, max_expansion_bytes=settings.max_expansion_bytes,
+                                          allow_unsigned=False, endpoint_url=settings.s3_endpoint_url)
+    except ModelwardError as exc:  # name the package the user gave, not the attempt's staged copy of it
+        exc.message = exc.message.replace(str(attempt.staged), attempt.spec.package or str(attempt.staged))
+        exc.args = (exc.message,)
+        raise
     attempt.package = package
     named = package.manifest.model
     if named.qualified_name != attempt.model:
