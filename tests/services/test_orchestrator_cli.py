@@ -96,3 +96,8 @@ def test_rollback_of_a_first_deployment_says_there_is_nothing(setup: Path,
     capsys.readouterr()
     assert main(["rollback", "toy"]) == 1
     assert "replaced nothing: there is no version to roll back to" in capsys.readouterr().err
+
+
+def test_list_refuses_a_status_that_does_not_exist(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deployments", "list", "--status", "runing"]) == 2
+    assert "Invalid value for '--status'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from modelward.catalog import DeploymentStatus
 from modelward.cli.common import console, err_console
 from modelward.deploy import (
     TARGETS,
@@ -130,12 +131,13 @@ def deploy(
 
 def deployments_list(
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
-    status: Annotated[str | None, typer.Option(help="running | failed | replaced | stopped | pending.")] = None,
+    status: Annotated[DeploymentStatus | None, typer.Option(
+        help="running | failed | replaced | stopped | pending.")] = None,
 ) -> None:
     """List deployments, newest first."""
     from modelward import catalog as cat
 
-    page = cat.list_deployments(_catalog(), model=model, status=status)
+    page = cat.list_deployments(_catalog(), model=model, status=status.value if status else None)
     for view in page.deployments:
         console().print(f"{view.id}  {view.model}@{view.version}  {view.target:<10} {view.status:<8} "
                         f"{view.deployed_at:%Y-%m-%d %H:%M:%S}  {view.endpoint_url}", markup=False)
