@@ -202,3 +202,51 @@ def test_a_token_name_is_at_most_100_characters_and_an_older_long_one_still_writ
     assert (status, err) == (1, "error: a token name has at most 100 characters, not 201\n")
     status, err = _cli(catalog_url, "tokens", "create", "--role", "reader", "--actor", "a" * 201)
     assert (status, err) == (1, "error: --actor has at most 200 characters, not 201\n")
+
+
+def _tampered(url: str, statement: str) -> tuple[int, str]:
+    """Three events (model, version, token), one SQL edit, then ``audit verify``: its status and stderr."""
+    catalog = c.open_catalog(url)
+    c.register_version(catalog, model=model_info(), version=version_info(), actor="alice")
+    c.create_token(catalog, role="reader", actor="alice")
+    with catalog.engine.begin() as conn:
+        conn.execute(sa.text(statement))
+    catalog.dispose()
+    return _cli(url, "catalog", "audit", "verify")
+
+
+@pytest.mark.parametrize(("statement", "message"), [
+    ("UPDATE audit_events SET at = 'garbage' WHERE seq = 2",
+     "error: audit event 2 (version.register insurance_charges_model@1.2.0) was altered: a stored value "
+     "cannot be read (Invalid isoformat string: 'garbage')\n"),
+    ("UPDATE audit_events SET after = '{not json' WHERE seq = 3",
+     "error: audit event 3 (token.create token:"),
+    ("UPDATE audit_events SET at = '2026-13-45 00:00:00' WHERE seq = 1",
+     "error: audit event 1 (model.create model:insurance_charges_model) was altered: a stored value cannot"),
+])
+def test_audit_verify_names_an_event_edited_into_unreadable_values(tmp_path: Path, statement: str,
+                                                                    message: str) -> None:
+    url = f"sqlite:///{tmp_path / 'cat.db'}"  # PostgreSQL's column types refuse such values
+    c.open_catalog(url, migrate=True).dispose()
+    status, err = _tampered(url, statement)
+    assert status == 1 and err.startswith(message) and "Traceback" not in err, err
+    status, err = _cli(url, "catalog", "audit", "list")
+    assert status == 1 and err.startswith("error: an audit event was altered: a stored value cannot be read"), err
+
+
+def test_audit_verify_names_the_earliest_problem_when_a_later_event_is_unreadable(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cat.db'}"
+    c.open_catalog(url, migrate=True).dispose()
+    status, err = _tampered(url, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 1")
+    assert status == 1 and err.startswith("error: audit event 1 (model.create"), err
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET at = 'garbage' WHERE seq = 3"))
+    engine.dispose()
+    assert _cli(url, "catalog", "audit", "verify")[1].startswith("error: audit event 1 (model.create")
+
+
+def test_audit_verify_says_the_head_was_altered_when_its_hash_differs(catalog_url: str) -> None:
+    status, err = _tampered(catalog_url, "UPDATE audit_head SET hash = 'x'")
+    assert (status, err) == (1, "error: the audit chain head (event 3, hash x) does not match the newest event 3: "
+                                "the head or the newest event was altered\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -98,11 +99,9 @@ def verify(catalog: Catalog, *, batch: int = 5000) -> AuditReport:
     with catalog.read() as session:
         last = 0
         while True:
-            rows = session.scalars(select(s.AuditEvent).where(s.AuditEvent.seq > last)
-                                   .order_by(s.AuditEvent.seq).limit(batch)).all()
+            rows = _batch(session, last, batch)
             for row in rows:
-                _check(row, expected, prev)
-                prev, expected, count = row.hash, expected + 1, count + 1
+                prev, expected, count = _check(row, expected, prev), expected + 1, count + 1
             if len(rows) < batch:
                 break
             last = rows[-1].seq
@@ -110,10 +109,41 @@ def verify(catalog: Catalog, *, batch: int = 5000) -> AuditReport:
     return AuditReport(events=count, head=prev)
 
 
-def _check(row: s.AuditEvent, expected: int, prev: str) -> None:
+@dataclass(frozen=True)
+class _Unreadable:
+    """An event row whose stored values do not parse (SQLite stores whatever an UPDATE puts there)."""
+
+    seq: int
+    action: str
+    entity: str
+    problem: str
+
+
+def _batch(session: Session, after: int, size: int) -> list[s.AuditEvent | _Unreadable]:
+    """Up to ``size`` events after seq ``after``, an unreadable one (an edited date or JSON) as ``_Unreadable``."""
+    query = select(s.AuditEvent).where(s.AuditEvent.seq > after).order_by(s.AuditEvent.seq).limit(size)
+    try:
+        return list(session.scalars(query).all())
+    except ValueError:  # some row in the batch: read them one by one
+        pass
+    found: list[s.AuditEvent | _Unreadable] = []
+    keys = query.with_only_columns(s.AuditEvent.seq, s.AuditEvent.action, s.AuditEvent.entity)
+    for seq, action, entity in session.execute(keys).all():
+        try:
+            found.append(session.scalars(select(s.AuditEvent).where(s.AuditEvent.seq == seq)).one())
+        except ValueError as exc:
+            found.append(_Unreadable(seq, action, entity, str(exc)))
+    return found
+
+
+def _check(row: s.AuditEvent | _Unreadable, expected: int, prev: str) -> str:
+    """``row``'s hash, once it is the expected event, readable, linked and unaltered."""
     if row.seq != expected:
         raise AuditChainBroken(f"audit event {expected} is missing (the next stored event is {row.seq})",
                                seq=expected)
+    if isinstance(row, _Unreadable):
+        raise AuditChainBroken(f"audit event {row.seq} ({row.action} {row.entity}) was altered: a stored value "
+                               f"cannot be read ({row.problem})", seq=row.seq)
     if row.prev_hash != prev:
         raise AuditChainBroken(f"audit event {row.seq} ({row.action} {row.entity}) does not link to "
                                f"event {row.seq - 1}: an event was edited or removed", seq=row.seq)
@@ -122,6 +152,7 @@ def _check(row: s.AuditEvent, expected: int, prev: str) -> None:
     if digest != row.hash:
         raise AuditChainBroken(f"audit event {row.seq} ({row.action} {row.entity}) was altered: "
                                "its content does not match its hash", seq=row.seq)
+    return row.hash
 
 
 def _check_head(head: s.AuditHead | None, count: int, last_hash: str) -> None:
@@ -129,9 +160,12 @@ def _check_head(head: s.AuditHead | None, count: int, last_hash: str) -> None:
         if count:
             raise AuditChainBroken("the audit chain head is missing", seq=count)
         return
-    if head.seq != count or head.hash != last_hash:
+    if head.seq > count:
         raise AuditChainBroken(f"audit event {count + 1} is missing: the chain head names event {head.seq} "
                                f"but the trail ends at event {count}", seq=count + 1)
+    if head.seq != count or head.hash != last_hash:
+        raise AuditChainBroken(f"the audit chain head (event {head.seq}, hash {head.hash[:12]}) does not match "
+                               f"the newest event {count}: the head or the newest event was altered", seq=count)
 
 
 def events(catalog: Catalog, *, entity: str | None = None, limit: int = 100,
@@ -141,5 +175,10 @@ def events(catalog: Catalog, *, entity: str | None = None, limit: int = 100,
     if entity:
         query = query.where(s.AuditEvent.entity == entity)
     with catalog.read() as session:
+        try:
+            rows = session.scalars(query).all()
+        except ValueError as exc:  # see _batch
+            raise AuditChainBroken(f"an audit event was altered: a stored value cannot be read ({exc}); "
+                                   "`modelward catalog audit verify` names the event") from exc
         return [AuditEventView(seq=r.seq, at=utc(r.at), actor=r.actor, action=r.action, entity=r.entity,
-                               before=r.before, after=r.after, hash=r.hash) for r in session.scalars(query)]
+                               before=r.before, after=r.after, hash=r.hash) for r in rows]
