@@ -250,3 +250,10 @@ def test_audit_verify_says_the_head_was_altered_when_its_hash_differs(catalog_ur
     status, err = _tampered(catalog_url, "UPDATE audit_head SET hash = 'x'")
     assert (status, err) == (1, "error: the audit chain head (event 3, hash x) does not match the newest event 3: "
                                 "the head or the newest event was altered\n")
+
+
+def test_export_to_a_path_that_cannot_be_written_is_exit_1(catalog_url: str, tmp_path: Path) -> None:
+    for target, problem in ((tmp_path / "no" / "dir" / "atlas.json", "No such file or directory"),
+                            (tmp_path, "Is a directory")):
+        status, err = _cli(catalog_url, "catalog", "export", "--format", "atlas", "-o", str(target))
+        assert (status, err) == (1, f"error: cannot write {target}: {problem}\n")

@@ -231,7 +231,10 @@ def export(fmt: Annotated[str, typer.Option("--format", help="atlas or openlinea
     if output is None:
         console().print(text, markup=False, end="")
         return
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {output}: {exc.strerror or exc}") from exc
     err_console().print(f"wrote {output}", markup=False)
 
 
