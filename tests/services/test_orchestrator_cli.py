@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +104,19 @@ def test_rollback_of_a_first_deployment_says_there_is_nothing(setup: Path,
 def test_list_refuses_a_status_that_does_not_exist(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deployments", "list", "--status", "runing"]) == 2
     assert "Invalid value for '--status'" in capsys.readouterr().err
+
+
+def test_status_of_a_deployment_whose_server_died_says_so(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", str(setup / "deployment.yaml")]) == 0
+    capsys.readouterr()
+    (pid_file,) = (setup / "data").rglob("serve.pid")
+    pid = int(pid_file.read_text())
+    os.kill(pid, signal.SIGKILL)  # the server this test started dies
+    while alive(pid):
+        time.sleep(0.05)
+    assert main(["deployments", "status", "toy"]) == 1
+    out, err = capsys.readouterr()
+    status = json.loads(out)
+    assert status["status"] == "running" and status["process"]["alive"] is False
+    assert status["process"]["ready"] is False and status["process"]["pid"] == pid
+    assert f"error: deployment {status['id']} is recorded 'running' but its server (pid {pid}) is not running" in err

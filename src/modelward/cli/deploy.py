@@ -20,7 +20,7 @@ from modelward.deploy import (
     to_files,
     to_stream,
 )
-from modelward.errors import ConfigurationError
+from modelward.errors import ConfigurationError, TargetError
 from modelward.services.deploy_state import StepReport
 
 DeploymentArg = Annotated[Path, typer.Argument(help="Deployment file (YAML).")]
@@ -149,7 +149,7 @@ def deployments_status(name_or_id: Annotated[str, typer.Argument(help="Deploymen
 
     from modelward import catalog as cat
     from modelward.services.deploy_state import DeploymentState
-    from modelward.services.local_target import LocalTarget
+    from modelward.services.local_target import LocalTarget, load_running
     from modelward.services.orchestrator import live_server
     from modelward.settings import load_settings
 
@@ -159,8 +159,15 @@ def deployments_status(name_or_id: Annotated[str, typer.Argument(help="Deploymen
     document: dict[str, Any] = cat.get_deployment(cat.open_from_settings(settings),
                                                   deployment_id=ident).model_dump(mode="json")
     running = live_server(state, ident)
+    recorded = load_running(state.folder(ident) / "running.json")
     if running is not None:
         document["process"] = LocalTarget().describe(running)
+    elif recorded is not None and document["status"] == "running":  # killed, crashed, or the machine restarted
+        document["process"] = {"pid": recorded.pid, "alive": False, "ready": False, "url": recorded.url,
+                               "log": str(recorded.log)}
+        console().print(json.dumps(document, indent=2), markup=False)
+        raise TargetError(f"deployment {ident} is recorded 'running' but its server (pid {recorded.pid}) is not "
+                          f"running; its log: {recorded.log}")
     console().print(json.dumps(document, indent=2), markup=False)
 
 
