@@ -120,3 +120,14 @@ def test_status_of_a_deployment_whose_server_died_says_so(setup: Path, capsys: p
     assert status["status"] == "running" and status["process"]["alive"] is False
     assert status["process"]["ready"] is False and status["process"]["pid"] == pid
     assert f"error: deployment {status['id']} is recorded 'running' but its server (pid {pid}) is not running" in err
+
+
+def test_a_relative_keyring_is_named_in_full(setup: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    stranger = artifacts.generate_key(setup, key_id="stranger")
+    artifacts.build_package(setup / "model", setup / "stranger.zip", qualified_name="toy_model", version="2.0.0",
+                            signer=artifacts.load_signer(stranger.private_path))
+    monkeypatch.chdir(setup)
+    monkeypatch.setenv("MODELWARD_KEYRING", "keyring")
+    assert main(["deploy", "deployment.yaml", "--package", "stranger.zip"]) == 1
+    assert f"error: verify failed: key 'stranger' is not in the keyring {setup / 'keyring'}" in capsys.readouterr().err

@@ -65,7 +65,7 @@ def _orchestrator(keyring: Path | None, actor: str | None, *, verifies: bool = T
     from modelward.settings import load_settings
 
     settings = load_settings(**({"keyring": keyring} if keyring else {}))
-    ring = settings.resolved_keyring()
+    ring = settings.resolved_keyring().absolute()  # messages name where it is, not 'keyring'
     if verifies and not ring.exists():
         raise ConfigurationError(f"no keyring at {ring}: pass --keyring, set MODELWARD_KEYRING, or create one "
                                  "with `modelward keys generate`")
