@@ -219,6 +219,14 @@ def test_bad_deployment_files_name_the_key(tmp_path: Path, document: dict[str, A
     assert message in str(caught.value)
 
 
+def test_a_yaml_syntax_error_is_one_line_with_its_place(tmp_path: Path) -> None:
+    file = tmp_path / "deployment.yaml"
+    file.write_text("name: toy\nmodel: {qualified_name: a\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        load_deployment(file)
+    assert str(caught.value) == f"{file}:3:1: YAML syntax error: expected ',' or '}}', but got '<stream end>'"
+
+
 def test_missing_deployment_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="deployment file not found"):
         load_deployment(tmp_path / "nope.yaml")

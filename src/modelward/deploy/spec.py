@@ -213,8 +213,10 @@ def load_deployment(path: str | Path) -> DeploymentSpec:
         raise ConfigurationError(f"{file}: deployment file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{file}: cannot read the deployment file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{file}: YAML syntax error: {exc}") from None
+    except yaml.YAMLError as exc:  # one line: where (as the service config says it) and the problem
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ConfigurationError(f"{file}{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}") from None
     spec = parse_deployment(document, str(file))
     base = file.resolve().parent
     model = spec.model.model_copy(update={"python_path": [_resolve(base, p) for p in spec.model.python_path]})
