@@ -257,3 +257,19 @@ def test_export_to_a_path_that_cannot_be_written_is_exit_1(catalog_url: str, tmp
                             (tmp_path, "Is a directory")):
         status, err = _cli(catalog_url, "catalog", "export", "--format", "atlas", "-o", str(target))
         assert (status, err) == (1, f"error: cannot write {target}: {problem}\n")
+
+
+def test_a_version_with_an_at_sign_can_be_shown(catalog: c.Catalog, catalog_url: str) -> None:
+    c.register_version(catalog, model=model_info(), version=version_info("2.0@rc1"), actor="alice")
+    assert c.parse_ref("insurance_charges_model@2.0@rc1") == ("insurance_charges_model", "2.0@rc1")
+    assert _cli(catalog_url, "catalog", "show", "insurance_charges_model@2.0@rc1") == (0, "")
+    assert _cli(catalog_url, "catalog", "lineage", "insurance_charges_model@2.0@rc1") == (0, "")
+    for ref in ("M@", "@1", "@", ""):
+        with pytest.raises(errors.CatalogError, match="is not a model reference of the form NAME@VERSION"):
+            c.parse_ref(ref)
+
+
+def test_an_unknown_lineage_format_is_422(api: httpx.Client) -> None:
+    path = "/api/catalog/lineage/insurance_charges_model/1.2.0"
+    _refused(api.get(path, params={"format": "xml"}), 422, "query.format", "'json' or 'text'")
+    assert api.get(path, params={"format": "text"}).text.startswith("upstream\n")

@@ -169,8 +169,11 @@ class AttemptInfo(_Frozen):
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
-    """Split ``model@version`` into its two parts (``CatalogError`` when it is not of that shape)."""
-    name, sep, version = ref.rpartition("@")
+    """Split ``model@version`` into its two parts (``CatalogError`` when it is not of that shape).
+
+    A qualified name has no ``@`` (see ``NAME``); a version may, so the first ``@`` separates them.
+    """
+    name, sep, version = ref.partition("@")
     if not sep or not name or not version:
         raise CatalogError(f"'{ref}' is not a model reference of the form NAME@VERSION")
     return name, version

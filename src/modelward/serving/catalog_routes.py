@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -118,7 +118,7 @@ def _read_routes(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
         return _json(c.get_version(catalog, name=name, version=version))
 
     @api.get("/lineage/{name}/{version}")
-    def lineage(name: str, version: str, _: str = read, format: str = "json") -> Response:
+    def lineage(name: str, version: str, _: str = read, format: Literal["json", "text"] = "json") -> Response:
         graph = c.lineage(catalog, name=name, version=version)
         if format == "text":
             return Response(render_text(graph) + "\n", media_type="text/plain")
