@@ -131,3 +131,25 @@ def test_a_relative_keyring_is_named_in_full(setup: Path, capsys: pytest.Capture
     monkeypatch.setenv("MODELWARD_KEYRING", "keyring")
     assert main(["deploy", "deployment.yaml", "--package", "stranger.zip"]) == 1
     assert f"error: verify failed: key 'stranger' is not in the keyring {setup / 'keyring'}" in capsys.readouterr().err
+
+
+def test_a_name_still_means_its_newest_deployment_once_stopped(setup: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    ids = []
+    for _ in range(2):  # the second deployment of 'toy' replaces the first, then is stopped
+        assert main(["deploy", str(setup / "deployment.yaml")]) == 0
+        ids.append(capsys.readouterr().out.split()[1].rstrip(":"))
+    assert main(["deployments", "stop", "toy"]) == 0
+    assert capsys.readouterr().out.strip() == f"deployment {ids[1]}: stopped"
+
+    assert main(["deployments", "status", "toy"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["id"], status["status"]) == (ids[1], "stopped")
+    assert main(["deployments", "stop", "toy"]) == 0  # as `systemctl stop`: stopping a stopped one is no error
+    assert capsys.readouterr().out.strip() == f"deployment {ids[1]}: already stopped"
+    assert main(["deployments", "stop", ids[0]]) == 0
+    assert capsys.readouterr().out.strip() == f"deployment {ids[0]}: replaced, nothing to stop"
+
+    for command in (["deployments", "status", "tyo"], ["deployments", "stop", "tyo"], ["rollback", "tyo"]):
+        assert main(command) == 1
+        assert capsys.readouterr().err.strip() == "error: no deployment named or with id 'tyo'"

@@ -150,14 +150,14 @@ def deployments_status(name_or_id: Annotated[str, typer.Argument(help="Deploymen
     from modelward import catalog as cat
     from modelward.services.deploy_state import DeploymentState
     from modelward.services.local_target import LocalTarget, load_running
-    from modelward.services.orchestrator import live_server
+    from modelward.services.orchestrator import find_deployment, live_server
     from modelward.settings import load_settings
 
     settings = load_settings()
     state = DeploymentState(settings.data_dir / "deployments")
-    ident = state.current(name_or_id) or name_or_id
-    document: dict[str, Any] = cat.get_deployment(cat.open_from_settings(settings),
-                                                  deployment_id=ident).model_dump(mode="json")
+    view = find_deployment(state, cat.open_from_settings(settings), name_or_id)
+    ident = view.id
+    document: dict[str, Any] = view.model_dump(mode="json")
     running = live_server(state, ident)
     recorded = load_running(state.folder(ident) / "running.json")
     if running is not None:
@@ -176,9 +176,16 @@ def deployments_stop(
     keyring: KeyringOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Stop a local deployment's server and record it stopped."""
-    view = _orchestrator(keyring, actor, verifies=False).stop(name_or_id)
-    console().print(f"deployment {view.id}: {view.status}", markup=False)
+    """Stop a local deployment's server and record it stopped (one already stopped: said so, exit 0)."""
+    orchestrator = _orchestrator(keyring, actor, verifies=False)
+    before = orchestrator.find(name_or_id)
+    view = orchestrator.stop(before.id)
+    if before.status in (DeploymentStatus.RUNNING.value, DeploymentStatus.PENDING.value):
+        console().print(f"deployment {view.id}: {view.status}", markup=False)
+    elif before.status == DeploymentStatus.STOPPED.value:
+        console().print(f"deployment {view.id}: already stopped", markup=False)
+    else:
+        console().print(f"deployment {view.id}: {view.status}, nothing to stop", markup=False)
 
 
 def promote(
@@ -202,7 +209,7 @@ def rollback(
 ) -> None:
     """Redeploy the version the deployment replaced, through every step (recorded)."""
     orchestrator = _orchestrator(keyring, actor)
-    ident = orchestrator.state.current(deployment) or deployment
+    ident = orchestrator.find(deployment).id
     view = orchestrator.rollback(ident).deployment
     console().print(f"deployment {view.id}: {view.model}@{view.version} {view.status} at {view.endpoint_url} "
                     f"(rolled back from {ident})", markup=False)

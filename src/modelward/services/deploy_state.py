@@ -74,6 +74,21 @@ class DeploymentState:
             return None
         return str(json.loads(path.read_text(encoding="utf-8"))["deployment_id"])
 
+    def newest(self, name: str) -> str | None:
+        """The id of the newest deployment recorded under ``name``, serving or not (``None``: none was)."""
+        recorded = []
+        for path in self.root.glob("*/deployment.json"):
+            try:
+                if json.loads(path.read_text(encoding="utf-8")).get("name") == name:
+                    recorded.append((path.stat().st_mtime_ns, path.parent.name))
+            except (OSError, ValueError):
+                continue  # being written, or not ours: not a deployment of this name
+        return max(recorded)[1] if recorded else None
+
+    def resolve(self, name: str) -> str | None:
+        """What ``name`` means: the deployment serving under it now, else the newest recorded under it."""
+        return self.current(name) or self.newest(name)
+
     def set_current(self, name: str, deployment_id: str | None) -> None:
         path = self.root / "current" / f"{name}.json"
         if deployment_id is None:

@@ -278,18 +278,22 @@ class Orchestrator:
                                    "its known cases and policy tests) before promoting it")
         return cat.set_stage(self.catalog, model=model, version=version, stage=cat.Stage(stage), actor=self.actor)
 
-    def rollback(self, deployment_id: str) -> DeployOutcome:
-        """Redeploy the version that ``deployment_id`` replaced, through every step."""
-        view = cat.get_deployment(self.catalog, deployment_id=deployment_id)
+    def find(self, name_or_id: str) -> cat.DeploymentView:
+        """A deployment by name (see ``DeploymentState.resolve``) or id; ``NotFound`` naming both."""
+        return find_deployment(self.state, self.catalog, name_or_id)
+
+    def rollback(self, name_or_id: str) -> DeployOutcome:
+        """Redeploy the version that deployment replaced, through every step."""
+        view = self.find(name_or_id)
         if not view.replaced_id:
-            raise NotFound(f"deployment '{deployment_id}' replaced nothing: there is no version to roll back to")
+            raise NotFound(f"deployment '{view.id}' replaced nothing: there is no version to roll back to")
         spec = self.state.load_spec(view.replaced_id)
-        return self.deploy(spec, replaces=deployment_id)
+        return self.deploy(spec, replaces=view.id)
 
     def stop(self, name_or_id: str) -> cat.DeploymentView:
-        """Stop a local deployment's server and record it ``stopped``."""
-        ident = self.state.current(name_or_id) or name_or_id
-        view = cat.get_deployment(self.catalog, deployment_id=ident)
+        """Stop a local deployment's server and record it ``stopped`` (one already stopped stays as it is)."""
+        view = self.find(name_or_id)
+        ident = view.id
         running = self._running_of(ident)
         if running is not None and not self.target.stop(running):
             raise TargetError(f"deployment {ident}: process {running.pid} did not stop")
@@ -301,6 +305,17 @@ class Orchestrator:
             view = cat.update_deployment(self.catalog, deployment_id=ident, status=cat.DeploymentStatus.STOPPED,
                                          reason=f"stopped by {self.actor}", actor=self.actor)
         return view
+
+
+def find_deployment(state: DeploymentState, catalog: cat.Catalog, name_or_id: str) -> cat.DeploymentView:
+    """The deployment a name means (serving under it now, else the newest recorded under it), or an id."""
+    ident = state.resolve(name_or_id) or name_or_id
+    try:
+        return cat.get_deployment(catalog, deployment_id=ident)
+    except NotFound:
+        if ident != name_or_id:  # the name is known here, its record is not (another catalog?)
+            raise NotFound(f"deployment '{name_or_id}' ({ident}) is not in the catalog") from None
+        raise NotFound(f"no deployment named or with id '{name_or_id}'") from None
 
 
 def live_server(state: DeploymentState, deployment_id: str) -> Running | None:
