@@ -153,3 +153,22 @@ def test_a_name_still_means_its_newest_deployment_once_stopped(setup: Path,
     for command in (["deployments", "status", "tyo"], ["deployments", "stop", "tyo"], ["rollback", "tyo"]):
         assert main(command) == 1
         assert capsys.readouterr().err.strip() == "error: no deployment named or with id 'tyo'"
+
+
+def test_a_deploy_refused_before_it_starts_is_in_the_attempts_file(setup: Path, capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts = setup / "data" / "deployments" / "attempts.jsonl"
+    monkeypatch.setenv("MODELWARD_CATALOG_URL", "postgresql+psycopg://postgres@127.0.0.1:1/x")  # nobody listens
+    assert main(["deploy", str(setup / "deployment.yaml"), "--actor", "ci"]) == 1
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    (entry,) = [json.loads(line) for line in attempts.read_text().splitlines()]
+    assert (entry["status"], entry["step"], entry["error"], entry["actor"]) == ("failed", "catalog", "CatalogError",
+                                                                                "ci")
+    assert line == f"error: {entry['reason']}" and "127.0.0.1" in entry["reason"]
+    assert (entry["model"], entry["target"], entry["package"]) == ("toy_model", "local", str(setup / "toy.zip"))
+
+    monkeypatch.delenv("MODELWARD_CATALOG_URL")
+    assert main(["deploy", str(setup / "deployment.yaml"), "--keyring", str(setup / "no-keys")]) == 1
+    entry = json.loads(attempts.read_text().splitlines()[-1])
+    assert (entry["step"], entry["error"]) == ("keyring", "ConfigurationError")
+    assert entry["reason"].startswith(f"no keyring at {setup / 'no-keys'}")

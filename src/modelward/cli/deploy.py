@@ -20,7 +20,7 @@ from modelward.deploy import (
     to_files,
     to_stream,
 )
-from modelward.errors import ConfigurationError, TargetError
+from modelward.errors import ConfigurationError, ModelwardError, TargetError
 from modelward.services.deploy_state import StepReport
 
 DeploymentArg = Annotated[Path, typer.Argument(help="Deployment file (YAML).")]
@@ -57,23 +57,37 @@ def _show(report: StepReport) -> None:
     err_console().print(f"  {report.name:<9} {mark} {report.seconds:7.2f}s  {report.detail}", markup=False)
 
 
-def _orchestrator(keyring: Path | None, actor: str | None, *, verifies: bool = True) -> Any:
-    """The orchestrator; ``verifies=False`` (stop, promote) needs no keyring: its keyring trusts nothing."""
+def _orchestrator(keyring: Path | None, actor: str | None, *, verifies: bool = True,
+                  spec: DeploymentSpec | None = None) -> Any:
+    """The orchestrator; ``verifies=False`` (stop, promote) needs no keyring: its keyring trusts nothing.
+
+    With ``spec`` (a deploy), a missing keyring or an unreachable catalog is journaled as a failed attempt.
+    """
+    import getpass
+
     from modelward import artifacts
     from modelward import catalog as cat
-    from modelward.services.orchestrator import Orchestrator
+    from modelward.services.orchestrator import Orchestrator, journal_refused
     from modelward.settings import load_settings
 
     settings = load_settings(**({"keyring": keyring} if keyring else {}))
-    ring = settings.resolved_keyring().absolute()  # messages name where it is, not 'keyring'
-    if verifies and not ring.exists():
-        raise ConfigurationError(f"no keyring at {ring}: pass --keyring, set MODELWARD_KEYRING, or create one "
-                                 "with `modelward keys generate`")
+    step = "keyring"
+    try:
+        ring = settings.resolved_keyring().absolute()  # messages name where it is, not 'keyring'
+        if verifies and not ring.exists():
+            raise ConfigurationError(f"no keyring at {ring}: pass --keyring, set MODELWARD_KEYRING, or create "
+                                     "one with `modelward keys generate`")
+        trusted = artifacts.Keyring.load(ring) if ring.exists() else artifacts.Keyring()
+        step = "catalog"
+        catalog = cat.open_from_settings(settings)
+    except ModelwardError as exc:
+        if spec is not None:
+            journal_refused(settings, spec, actor or getpass.getuser(), step, exc)
+        raise
     options: dict[str, Any] = {"progress": _show}
     if actor:
         options["actor"] = actor
-    trusted = artifacts.Keyring.load(ring) if ring.exists() else artifacts.Keyring()
-    return Orchestrator(settings=settings, catalog=cat.open_from_settings(settings), keyring=trusted, **options)
+    return Orchestrator(settings=settings, catalog=catalog, keyring=trusted, **options)
 
 
 def _catalog() -> Any:
@@ -123,7 +137,7 @@ def deploy(
                               "qualified_name": model, "class_path": class_path, "version": version,
                               "port": port})
     err_console().print(f"deploying {spec.model.qualified_name} as '{spec.name}' to {spec.target}", markup=False)
-    outcome = _orchestrator(keyring, actor).deploy(spec, apply=apply, output=output)
+    outcome = _orchestrator(keyring, actor, spec=spec).deploy(spec, apply=apply, output=output)
     view = outcome.deployment
     console().print(f"deployment {view.id}: {view.model}@{view.version} {view.status} at {view.endpoint_url}",
                     markup=False)

@@ -307,6 +307,14 @@ class Orchestrator:
         return view
 
 
+def journal_refused(settings: Settings, spec: DeploymentSpec, actor: str, step: str, exc: ModelwardError) -> None:
+    """Journal a deploy refused before it could start (no keyring, no catalog): the catalog cannot hold it."""
+    DeploymentState(settings.data_dir / "deployments").journal({
+        "deployment_id": uuid.uuid4().hex, "model": spec.model.qualified_name, "version": spec.model.version or "",
+        "status": "failed", "step": step, "reason": exc.message, "error": type(exc).__name__,
+        "recorded": "journal only", "actor": actor, "target": spec.target, "package": spec.package or ""})
+
+
 def find_deployment(state: DeploymentState, catalog: cat.Catalog, name_or_id: str) -> cat.DeploymentView:
     """The deployment a name means (serving under it now, else the newest recorded under it), or an id."""
     ident = state.resolve(name_or_id) or name_or_id
