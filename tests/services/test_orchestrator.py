@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from modelward import artifacts
 from modelward import catalog as cat
 from modelward.deploy import DeploymentSpec, load_deployment
 from modelward.errors import (
+    Conflict,
     DeployError,
     ManifestMismatch,
     SignatureInvalid,
@@ -29,7 +31,7 @@ from modelward.errors import (
     ValidationFailed,
 )
 from modelward.services.deploy_state import StepReport
-from modelward.services.local_target import alive, stop_pid
+from modelward.services.local_target import alive, free_port, stop_pid
 from modelward.services.orchestrator import Orchestrator
 from modelward.settings import Settings
 
@@ -327,3 +329,42 @@ def test_an_empty_validation_file_is_no_known_cases(world: World, serving: str) 
         world.orchestrator.deploy(world.spec(world.package("2.0.0", slope=5.0), validation=str(empty)))
     assert assert_failed(world, ValidationFailed, "validate", "no known cases", serving) == "catalog"
     assert cat.get_version(world.catalog, name="toy_model", version="2.0.0").stage == "registered"
+
+
+def _on_port(world: World, version: str, slope: float, port: int) -> DeploymentSpec:
+    spec = world.spec(world.package(version, slope=slope))
+    return spec.model_copy(update={"local": spec.local.model_copy(update={"port": port})})
+
+
+def test_a_fixed_port_is_handed_over_to_the_new_version(world: World) -> None:
+    port = free_port()
+    first = world.orchestrator.deploy(_on_port(world, "1.0.0", 2.0, port))
+    second = world.orchestrator.deploy(_on_port(world, "2.0.0", 5.0, port))
+    assert url_of(world, second.deployment.id) == f"http://127.0.0.1:{port}"
+    assert predict(f"http://127.0.0.1:{port}", 3.0) == 16.0
+    assert world.orchestrator.running(first.deployment.id) is None
+    assert cat.get_deployment(world.catalog, deployment_id=first.deployment.id).status == "replaced"
+
+
+def test_the_old_version_serves_again_when_the_new_one_fails_after_taking_its_port(world: World) -> None:
+    port = free_port()
+    first = world.orchestrator.deploy(_on_port(world, "1.0.0", 2.0, port))
+    database = world.orchestrator.settings.resolved_catalog_url().removeprefix("sqlite:///")
+
+    def refuse_running_records(report: StepReport) -> None:  # the catalog refuses the new record, mid-deploy
+        world.reports.append(report)
+        if report.name == "serve":
+            with sqlite3.connect(database) as connection:
+                connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON deployments WHEN NEW.status = 'running' "
+                                   "BEGIN SELECT RAISE(ABORT, 'read-only catalog'); END")
+
+    world.orchestrator.progress = refuse_running_records
+    with pytest.raises(Conflict, match="record failed"):
+        world.orchestrator.deploy(_on_port(world, "2.0.0", 5.0, port))
+    assert predict(f"http://127.0.0.1:{port}", 3.0) == 7.0, "the old version serves on its port again"
+    assert url_of(world, first.deployment.id) == f"http://127.0.0.1:{port}", "and is known to (status, stop)"
+    assert world.orchestrator.state.current("toy") == first.deployment.id
+    assert cat.get_deployment(world.catalog, deployment_id=first.deployment.id).status == "running"
+    assert assert_failed(world, Conflict, "record", "conflicts") == "catalog"
+    pids = [int(p.read_text()) for p in (world.root / "data").rglob("serve.pid")]
+    assert [pid for pid in pids if alive(pid)] == [world.orchestrator.running(first.deployment.id).pid]

@@ -50,6 +50,7 @@ class Attempt:
     cases: int = 0
     policy_tests: int = 0
     running: Any = None  # local_target.Running for the local target
+    handed_over: Any = None  # the old local_target.Running stopped to free its fixed port for this one
     applied: bool = False  # manifests applied with kubectl
 
     @property

@@ -160,16 +160,15 @@ class Orchestrator:
         trial = self.target.start(attempt.folder / "trial", config, local.host, 0, env, local.startup_timeout)
         self.target.stop(trial)
         self.target.stop(current)
-        try:
-            return self.target.start(attempt.folder, config, local.host, local.port, env, local.startup_timeout)
-        except ModelwardError:
-            self._restart(current)
-            raise
+        attempt.handed_over = current  # from here on, a failure restarts it (``_fail``)
+        return self.target.start(attempt.folder, config, local.host, local.port, env, local.startup_timeout)
 
     def _restart(self, old: Running) -> None:
+        """Serve the deployment whose port was handed over again, on its port, as it was."""
         folder = old.pid_file.parent
-        self.target.start(folder, folder / "rest_config.yaml", old.host, old.port, _environment() | _env_of(folder),
-                          60.0)
+        again = self.target.start(folder, folder / "rest_config.yaml", old.host, old.port,
+                                  _environment() | _env_of(folder), 60.0)
+        save_running(again, folder / "running.json")
 
     def _serve_manifests(self, attempt: steps.Attempt, apply: bool, output: Path | None,
                          holder: list[Path]) -> str:
@@ -233,6 +232,12 @@ class Orchestrator:
         """Undo what the attempt started, then record the failure where it can be recorded."""
         if attempt.running is not None:
             self.target.stop(attempt.running)
+        if attempt.handed_over is not None:  # the old server gave up its port to this attempt: it serves again
+            try:
+                self._restart(attempt.handed_over)
+            except ModelwardError as restart_error:
+                exc.message = f"{exc.message}; the previous deployment could not be restarted: {restart_error.message}"
+                exc.args = (exc.message,)
         step = step or (done[-1].name if done and not done[-1].ok else "record")
         try:
             recorded = self._record_failure(attempt, step, exc.message)
@@ -342,7 +347,7 @@ def _environment() -> dict[str, str]:
 
 
 def _env_of(folder: Path) -> dict[str, str]:
-    """What a deployment's model configuration refers to, read back from its folder (for restarts)."""
+    """What a deployment's model configuration refers to (``steps.model_env``), read back from its folder."""
     import json
 
     env = {"MODEL_FILES": str(folder / "files"), "MODEL_POLICIES": str(folder / "policies")}
@@ -351,4 +356,6 @@ def _env_of(folder: Path) -> dict[str, str]:
         spec = json.loads(recorded.read_text(encoding="utf-8"))
         if isinstance(spec.get("package"), str):
             env["MODEL_PACKAGE"] = spec["package"]
+        if isinstance(spec.get("model", {}).get("version"), str):
+            env["MODEL_VERSION"] = spec["model"]["version"]
     return env
