@@ -172,3 +172,24 @@ def test_a_deploy_refused_before_it_starts_is_in_the_attempts_file(setup: Path, 
     entry = json.loads(attempts.read_text().splitlines()[-1])
     assert (entry["step"], entry["error"]) == ("keyring", "ConfigurationError")
     assert entry["reason"].startswith(f"no keyring at {setup / 'no-keys'}")
+
+
+def test_rollback_prints_the_header_deploy_prints(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(2):
+        assert main(["deploy", str(setup / "deployment.yaml")]) == 0
+    second = capsys.readouterr().out.splitlines()[-1].split()[1].rstrip(":")
+    assert main(["rollback", "toy"]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines()[0] == "deploying toy_model as 'toy' to local"
+    assert out.strip().endswith(f"(rolled back from {second})")
+
+
+def test_the_port_flag_is_named_when_wrong_and_applies_without_a_file(setup: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", str(setup / "deployment.yaml"), "--port", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for '--port'" in err and "deployment.yaml" not in err
+    assert main(["deploy", "--name", "toy", "--model", "toy_model", "--class-path", "toy_model.ToyModel",
+                 "--package", str(setup / "missing.zip"), "--port", "8123"]) == 1
+    err = capsys.readouterr().err  # the flag was taken (it said 'command line: port: unknown key')
+    assert f"error: stage failed: package: {setup / 'missing.zip'} does not exist" in err

@@ -99,22 +99,26 @@ def _catalog() -> Any:
 
 def _spec(deployment: Path | None, flags: dict[str, Any]) -> DeploymentSpec:
     given = {k: v for k, v in flags.items() if v is not None}
+    local = {"port": given.pop("port")} if "port" in given else {}  # in range: typer checked --port
     if deployment is None:
         model: dict[str, Any] = {k: given.pop(k) for k in ("qualified_name", "class_path") if k in given}
         if "version" in given:
             model["version"] = given.pop("version")
-        return parse_deployment({**given, "model": model}, "command line")
+        return parse_deployment({**given, "model": model, **({"local": local} if local else {})}, "command line")
     spec = load_deployment(deployment)
     model_changes = {"version": given.pop("version")} if "version" in given else {}
     if "qualified_name" in given or "class_path" in given:
         raise ConfigurationError("--model/--class-path only apply without a deployment file")
-    local = {"port": given.pop("port")} if "port" in given else {}
     package = given.pop("package", None)
     return parse_deployment({**spec.model_dump(mode="json"), **given,
                              "model": {**spec.model.model_dump(mode="json"), **model_changes},
                              "local": {**spec.local.model_dump(mode="json"), **local},
                              **({"package": str(Path(package).resolve()) if "://" not in package else package}
                                 if package else {})}, str(deployment))
+
+
+def _header(spec: DeploymentSpec) -> None:
+    err_console().print(f"deploying {spec.model.qualified_name} as '{spec.name}' to {spec.target}", markup=False)
 
 
 def deploy(
@@ -126,7 +130,7 @@ def deploy(
     model: Annotated[str | None, typer.Option(help="Model qualified name (without a file).")] = None,
     class_path: Annotated[str | None, typer.Option(help="Model class import path (without a file).")] = None,
     version: Annotated[str | None, typer.Option(help="Version the package must hold.")] = None,
-    port: Annotated[int | None, typer.Option(help="Local port (0: a free one).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Local port (0: a free one).")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="kubectl apply the manifests (current context).")] = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for the manifests.")] = None,
     keyring: KeyringOpt = None,
@@ -136,7 +140,7 @@ def deploy(
     spec = _spec(deployment, {"package": package, "target": target, "environment": environment, "name": name,
                               "qualified_name": model, "class_path": class_path, "version": version,
                               "port": port})
-    err_console().print(f"deploying {spec.model.qualified_name} as '{spec.name}' to {spec.target}", markup=False)
+    _header(spec)
     outcome = _orchestrator(keyring, actor, spec=spec).deploy(spec, apply=apply, output=output)
     view = outcome.deployment
     console().print(f"deployment {view.id}: {view.model}@{view.version} {view.status} at {view.endpoint_url}",
@@ -223,8 +227,9 @@ def rollback(
 ) -> None:
     """Redeploy the version the deployment replaced, through every step (recorded)."""
     orchestrator = _orchestrator(keyring, actor)
-    ident = orchestrator.find(deployment).id
-    view = orchestrator.rollback(ident).deployment
+    ident, spec = orchestrator.rollback_plan(deployment)
+    _header(spec)
+    view = orchestrator.deploy(spec, replaces=ident).deployment
     console().print(f"deployment {view.id}: {view.model}@{view.version} {view.status} at {view.endpoint_url} "
                     f"(rolled back from {ident})", markup=False)
 

@@ -287,13 +287,17 @@ class Orchestrator:
         """A deployment by name (see ``DeploymentState.resolve``) or id; ``NotFound`` naming both."""
         return find_deployment(self.state, self.catalog, name_or_id)
 
-    def rollback(self, name_or_id: str) -> DeployOutcome:
-        """Redeploy the version that deployment replaced, through every step."""
+    def rollback_plan(self, name_or_id: str) -> tuple[str, DeploymentSpec]:
+        """The id of the deployment to roll back and the spec of the one it replaced (to redeploy)."""
         view = self.find(name_or_id)
         if not view.replaced_id:
             raise NotFound(f"deployment '{view.id}' replaced nothing: there is no version to roll back to")
-        spec = self.state.load_spec(view.replaced_id)
-        return self.deploy(spec, replaces=view.id)
+        return view.id, self.state.load_spec(view.replaced_id)
+
+    def rollback(self, name_or_id: str) -> DeployOutcome:
+        """Redeploy the version that deployment replaced, through every step."""
+        ident, spec = self.rollback_plan(name_or_id)
+        return self.deploy(spec, replaces=ident)
 
     def stop(self, name_or_id: str) -> cat.DeploymentView:
         """Stop a local deployment's server and record it ``stopped`` (one already stopped stays as it is)."""
