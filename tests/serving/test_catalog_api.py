@@ -94,6 +94,12 @@ def test_reads_errors_and_search(server: tuple[str, str]) -> None:
         assert bad_page.status_code == 422 and "page" in bad_page.json()["messages"][0]
         bad_stage = client.get("/api/catalog/search", params={"stage": "launched"})
         assert bad_stage.status_code == 422
+        misspelt = client.get("/api/catalog/search", params={"lob": "claims"})  # the CLI's --lob is line_of_business
+        assert misspelt.status_code == 422, misspelt.text
+        assert "lob" in misspelt.json()["messages"][0] and "line_of_business" in misspelt.json()["messages"][0]
+        unknown = client.get("/api/catalog/deployments", params={"modle": "icm", "limit": 5})
+        assert unknown.status_code == 422 and "modle" in unknown.json()["messages"][0]
+        assert client.get("/api/catalog/models", params={"limit": 5}).status_code == 200
         lineage = client.get("/api/catalog/lineage/icm/1.0.0").json()
         assert lineage["upstream"]["artifact_digest"] == "sha256:aa"
         assert client.get("/api/health").json() == {"health_status": "HEALTHY"}

@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
@@ -91,9 +93,30 @@ def _search_query(q: str | None, params: dict[str, Any]) -> c.SearchQuery:
         raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from exc
 
 
+def _only_known_query(request: Request) -> None:
+    """Refuse query parameters the route does not take (a misspelt filter would otherwise match everything)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise RequestValidationError([
+            {"type": "extra_forbidden", "loc": ("query", name), "input": request.query_params.get(name),
+             "msg": f"unknown query parameter; this route takes: {', '.join(sorted(known)) or 'none'}"}
+            for name in unknown])
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 def router(catalog: c.Catalog, settings: Settings) -> APIRouter:
     """Every catalog route, bound to ``catalog``."""
-    api = APIRouter(prefix=PREFIX)
+    api = APIRouter(prefix=PREFIX, dependencies=[Depends(_only_known_query)])
     read = Depends(_guard(catalog, c.Action.READ, settings.catalog_read_open))
     publish = Depends(_guard(catalog, c.Action.PUBLISH, False))
     deploy = Depends(_guard(catalog, c.Action.DEPLOY, False))
