@@ -10,6 +10,8 @@ them only when empty; an existing catalog is migrated first (``--drop KEY`` remo
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import secrets
 import statistics
@@ -129,8 +131,8 @@ def _timed(fn: Callable[[int], object], n: int) -> tuple[float, float]:
 
 
 def measure(catalog: c.Catalog, n_models: int, per_model: int, runs: int, *,
-            searches: bool = True) -> dict[str, float]:
-    """Time the searches (unless ``searches`` is false) and then the writes."""
+            searches: bool = True, profile: bool = False) -> dict[str, float]:
+    """Time the searches (unless ``searches`` is false) and then the writes (and profile them)."""
     rng = random.Random(4)
     queries = [c.SearchQuery(text=rng.choice(WORDS), line_of_business=rng.choice(LOBS),
                              environment=rng.choice(ENVS), target=rng.choice(TARGETS),
@@ -142,8 +144,23 @@ def measure(catalog: c.Catalog, n_models: int, per_model: int, runs: int, *,
         result["search_p50"], result["search_p95"] = _timed(lambda i: c.search(catalog, query=queries[i]), runs)
         result["text_p50"], result["text_p95"] = _timed(lambda i: c.search(catalog, query=plain[i]), runs)
     infos = _deployments(catalog, rng, n_models, per_model, runs)
+    cpu = time.process_time()
     result["write_p50"], result["write_p95"] = _timed(_writer(catalog, infos), runs)
+    result["write_cpu_ms"] = (time.process_time() - cpu) / runs * 1000  # this process's CPU per write
+    if profile:
+        result["write_calls"] = _calls_per_write(catalog, _deployments(catalog, rng, n_models, per_model, runs))
     return result
+
+
+def _calls_per_write(catalog: c.Catalog, infos: list[c.DeploymentInfo]) -> float:
+    """Python function calls per ``record_deployment`` (cProfile, on writes apart from the timed ones)."""
+    profiler = cProfile.Profile()
+    write = _writer(catalog, infos)
+    profiler.enable()
+    for i in range(len(infos)):
+        write(i)
+    profiler.disable()
+    return float(pstats.Stats(profiler).total_calls) / len(infos)
 
 
 ASYNC_COMMIT = "options=-c%20synchronous_commit%3Doff"
@@ -200,7 +217,8 @@ def run(url: str, args: argparse.Namespace) -> dict[str, float]:
             loaded = load(catalog, args.models, args.versions // args.models, args.deployments)
         _NAMES.clear()
         per_model = args.versions // args.models
-        result = measure(catalog, args.models, per_model, args.runs, searches=not args.writes_only)
+        result = measure(catalog, args.models, per_model, args.runs, searches=not args.writes_only,
+                         profile=args.profile)
         if catalog.dialect == "postgresql":
             result |= measure_async_writes(url, args.models, per_model, args.runs)
         return {"load_s": loaded, **result}
@@ -216,6 +234,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--small", action="store_true", help="10x smaller, for a quick check")
     parser.add_argument("--writes-only", action="store_true", help="time record_deployment only (no searches)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also count Python calls per write (cProfile, on extra writes after the timed ones)")
     parser.add_argument("--reuse", metavar="KEY", help="keep the databases under KEY and reuse them")
     parser.add_argument("--drop", metavar="KEY", help="remove the databases kept under KEY and exit")
     parser.add_argument("--only", choices=["sqlite", "postgresql", "postgres"], help="run one backend only")
@@ -281,7 +301,8 @@ def _report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> N
     rows = [("bulk load (s)", "load_s"), ("search text+filters p50 (ms)", "search_p50"),
             ("search text+filters p95 (ms)", "search_p95"), ("search text only p50 (ms)", "text_p50"),
             ("search text only p95 (ms)", "text_p95"), ("record deployment p50 (ms)", "write_p50"),
-            ("record deployment p95 (ms)", "write_p95")]
+            ("record deployment p95 (ms)", "write_p95"), ("record, client CPU (ms)", "write_cpu_ms"),
+            ("record, Python calls", "write_calls")]
     for label, key in (row for row in rows if row[1] in results["sqlite"]):
         lite, pg = results["sqlite"][key], results["postgresql"][key]
         print(f"{label:28}{lite:>10.2f}{pg:>12.2f}{pg / lite:>11.2f}")
