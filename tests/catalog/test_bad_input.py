@@ -273,3 +273,16 @@ def test_an_unknown_lineage_format_is_422(api: httpx.Client) -> None:
     path = "/api/catalog/lineage/insurance_charges_model/1.2.0"
     _refused(api.get(path, params={"format": "xml"}), 422, "query.format", "'json' or 'text'")
     assert api.get(path, params={"format": "text"}).text.startswith("upstream\n")
+
+
+def test_ids_and_versions_with_a_slash_are_refused_as_the_rest_paths_could_not_reach_them(
+        api: httpx.Client, catalog_url: str) -> None:
+    deployer, publisher = _token(catalog_url, "deployer"), _token(catalog_url, "publisher")
+    body = {"model": "insurance_charges_model", "version": "1.2.0", "target": "local", "deployment_id": "a/b"}
+    _refused(api.post("/api/catalog/deployments", json=body, headers=deployer), 422, "body.deployment_id",
+             "must not contain '/'")
+    attempt = {"model": "m", "target": "local", "step": "verify", "reason": "bad", "attempt_id": "x/y"}
+    _refused(api.post("/api/catalog/attempts", json=attempt, headers=deployer), 422, "body.attempt_id")
+    version = {"model": {"qualified_name": "icm"}, "version": {"version": "1/2"}}
+    _refused(api.post("/api/catalog/versions", json=version, headers=publisher), 422, "body.version.version")
+    assert api.get("/api/catalog/deployments").json()["total"] == 0

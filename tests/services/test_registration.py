@@ -87,3 +87,24 @@ def test_register_command_uses_the_data_dirs_keyring_and_a_named_one_must_exist(
     (data / "keyring" / "keys.json").write_text(next(iter(keyring)).model_dump_json(), encoding="utf-8")
     assert main(["register", str(package)]) == 0  # <data dir>/keyring, as `modelward keys` uses it
     assert "icm@1.0.0 registered; signature verified" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "version", "message"), [
+    ("icm", "1/2", "the package's version cannot be recorded in the catalog: version: must not contain '/'"),
+    ("bad name", "1.0.0", "the package's model cannot be recorded in the catalog: qualified_name: must start with"),
+])
+def test_a_manifest_the_catalog_cannot_hold_is_one_error_line(
+        tmp_path: Path, keyring: Keyring, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        name: str, version: str, message: str) -> None:
+    monkeypatch.setenv("MODELWARD_DATA_DIR", str(tmp_path / "data"))
+    key = generate_key(tmp_path / "keys", keyring=keyring)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.bin").write_bytes(b"weights")
+    build_package(tmp_path / "m", tmp_path / "p.zip", qualified_name=name, version=version,
+                  signer=load_signer(key.private_path))
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    (ring / "keys.json").write_text(next(iter(keyring)).model_dump_json(), encoding="utf-8")
+    assert main(["register", str(tmp_path / "p.zip"), "--keyring", str(ring)]) == 1
+    captured = capsys.readouterr()
+    assert f"error: {message}" in captured.err and "Traceback" not in captured.err + captured.out

@@ -104,10 +104,20 @@ class ModelInfo(_Frozen):
         return cleaned
 
 
+def _path_segment(value: str) -> str:
+    """A version or id is one segment of the REST paths (``/models/NAME/versions/VERSION``)."""
+    if "/" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain '/' or control characters (it is one segment of the REST paths)")
+    return value
+
+
+PathSegment = Annotated[str, AfterValidator(_path_segment)]
+
+
 class VersionInfo(_Frozen):
     """One version's artifact and provenance, as read from its (signed) package."""
 
-    version: str = Field(min_length=1, max_length=100)
+    version: PathSegment = Field(min_length=1, max_length=100)
     artifact_uri: str = Field(default="", max_length=1000)
     artifact_digest: str = Field(default="", max_length=200)
     manifest: dict[str, Any] = Field(default_factory=dict)
@@ -145,7 +155,7 @@ class DeploymentInfo(_Frozen):
     policy_package: str = Field(default="", max_length=200)
     policy_bundle_digest: str = Field(default="", max_length=200)
     replaces: str | None = None
-    deployment_id: str | None = Field(default=None, min_length=1, max_length=64)
+    deployment_id: PathSegment | None = Field(default=None, min_length=1, max_length=64)
     deployed_at: UtcDateTime | None = None
 
 
@@ -164,7 +174,7 @@ class AttemptInfo(_Frozen):
     host_detail: str = Field(default="", max_length=1000)
     step: str = Field(min_length=1, max_length=50)
     reason: str = Field(min_length=1)
-    attempt_id: str | None = Field(default=None, min_length=1, max_length=64)
+    attempt_id: PathSegment | None = Field(default=None, min_length=1, max_length=64)
     attempted_at: UtcDateTime | None = None
 
 

@@ -26,6 +26,7 @@ from modelward.errors import ConfigurationError, ModelwardError, PackageFormatEr
 from modelward.services.config import ModelConfig
 from modelward.services.deploy_validate import parse_cases, run_cases
 from modelward.services.loader import build_model, extend_python_path
+from modelward.services.registration import recordable, version_info
 from modelward.settings import Settings
 
 
@@ -152,18 +153,15 @@ def register(attempt: Attempt, settings: Settings, catalog: Any) -> str:
 
 
 def _model_info(attempt: Attempt, manifest: Any) -> cat.ModelInfo:
-    return cat.ModelInfo(qualified_name=attempt.model, owner=manifest.training.owner)
+    with recordable("model"):
+        return cat.ModelInfo(qualified_name=attempt.model, owner=manifest.training.owner)
 
 
 def _version_info(attempt: Attempt) -> cat.VersionInfo:
-    manifest = attempt.package.manifest
-    training = manifest.training
-    datasets = tuple(cat.DatasetRef(name=d.name, uri=d.uri, digest=d.digest or "") for d in training.datasets)
-    return cat.VersionInfo(
-        version=attempt.version, artifact_uri=attempt.registered_uri, artifact_digest=attempt.digest,
-        manifest=manifest.model_dump(mode="json"), manifest_digest=attempt.package.manifest_digest or "",
-        signing_key_id=attempt.key_id, datasets=datasets, code_repository=training.code.repository,
-        code_commit=training.code.commit, metrics=dict(training.metrics), registry_url=attempt.registered_uri)
+    return version_info(attempt.package.manifest, artifact_uri=attempt.registered_uri,
+                        artifact_digest=attempt.digest, key_id=attempt.key_id,
+                        manifest_digest=attempt.package.manifest_digest or "",
+                        registry_url=attempt.registered_uri, version=attempt.version)
 
 
 # --- validate --------------------------------------------------------------------------------

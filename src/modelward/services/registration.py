@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from modelward import catalog as c
 from modelward.artifacts import Keyring, Manifest, load_verified, read_manifest
-from modelward.errors import PackageFormatError
+from modelward.errors import CatalogError, PackageFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +70,28 @@ def _read(path: Path, keyring: Keyring | None, allow_unsigned: bool) -> tuple[Ma
 
 
 def version_info(manifest: Manifest, *, artifact_uri: str, artifact_digest: str, key_id: str,
-                 manifest_digest: str, registry_url: str = "") -> c.VersionInfo:
-    """The catalog's version record for a manifest."""
+                 manifest_digest: str, registry_url: str = "", version: str | None = None) -> c.VersionInfo:
+    """The catalog's version record for a manifest (``version`` defaults to the manifest's)."""
     training = manifest.training
-    return c.VersionInfo(
-        version=manifest.model.version, artifact_uri=artifact_uri, artifact_digest=artifact_digest,
-        manifest=manifest.model_dump(mode="json"), manifest_digest=manifest_digest, signing_key_id=key_id,
-        datasets=tuple(c.DatasetRef(name=d.name, uri=d.uri, digest=d.digest or "") for d in training.datasets),
-        code_repository=training.code.repository, code_commit=training.code.commit,
-        metrics=dict(training.metrics), registry_url=registry_url,
-    )
+    with recordable("version"):
+        return c.VersionInfo(
+            version=version or manifest.model.version, artifact_uri=artifact_uri, artifact_digest=artifact_digest,
+            manifest=manifest.model_dump(mode="json"), manifest_digest=manifest_digest, signing_key_id=key_id,
+            datasets=tuple(c.DatasetRef(name=d.name, uri=d.uri, digest=d.digest or "") for d in training.datasets),
+            code_repository=training.code.repository, code_commit=training.code.commit,
+            metrics=dict(training.metrics), registry_url=registry_url,
+        )
+
+
+@contextmanager
+def recordable(what: str) -> Iterator[None]:
+    """Turn the catalog refusing a manifest's values (a version with '/', a bad name) into one clear error."""
+    try:
+        yield
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: "
+                             f"{error['msg'].removeprefix('Value error, ')}" for error in exc.errors())
+        raise CatalogError(f"the package's {what} cannot be recorded in the catalog: {problems}") from None
 
 
 def register_package(catalog: c.Catalog, source: Path | str, *, actor: str, keyring: Keyring | None = None,
@@ -87,10 +103,11 @@ def register_package(catalog: c.Catalog, source: Path | str, *, actor: str, keyr
         raise PackageFormatError(f"{path}: no such package")
     manifest, key_id, manifest_digest, verified = _read(path, keyring, allow_unsigned)
     extra = details or ModelDetails()
-    model = c.ModelInfo(qualified_name=manifest.model.qualified_name, display_name=extra.display_name,
-                        description=extra.description, model_type=extra.model_type,
-                        owner=extra.owner or manifest.training.owner, line_of_business=extra.line_of_business,
-                        project=extra.project, tags=extra.tags, readme=extra.readme)
+    with recordable("model"):
+        model = c.ModelInfo(qualified_name=manifest.model.qualified_name, display_name=extra.display_name,
+                            description=extra.description, model_type=extra.model_type,
+                            owner=extra.owner or manifest.training.owner, line_of_business=extra.line_of_business,
+                            project=extra.project, tags=extra.tags, readme=extra.readme)
     version = version_info(manifest, artifact_uri=artifact_uri or path.resolve().as_uri(),
                            artifact_digest=package_digest(path), key_id=key_id,
                            manifest_digest=manifest_digest, registry_url=registry_url)
