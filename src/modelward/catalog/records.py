@@ -198,8 +198,7 @@ def record_deployment(catalog: Catalog, *, info: DeploymentInfo, actor: str) -> 
         _insert_deployment(session, row, info)
         audit.append(session, actor=actor, action="deployment.record", entity=f"deployment:{ident}",
                      after={"model": f"{info.model}@{info.version}"} | _deployment_summary(row))
-        if row.replaced_id is not None and row.status == DeploymentStatus.RUNNING.value:
-            _retire(session, row.replaced_id, ident, actor)
+        _retire_replaced(session, row, actor)
         return deployment_view(row, info.model, info.version)
 
 
@@ -222,7 +221,7 @@ def _deployment_insert(dialect: str) -> ReturningInsert[Any]:
     tables = s.Base.metadata.tables
     table, versions, models = tables["deployments"], tables["model_versions"], tables["models"]
     attempts = tables["deployment_attempts"]
-    names = [col.name for col in table.columns if col.name != "version_id"]
+    names = _inserted_columns()
     source = (select(*(bindparam(f"d_{n}", type_=table.c[n].type) for n in names), versions.c.id)
               .select_from(versions.join(models, models.c.id == versions.c.model_id))
               .where(models.c.qualified_name == bindparam("model"), versions.c.version == bindparam("version"),
@@ -230,6 +229,12 @@ def _deployment_insert(dialect: str) -> ReturningInsert[Any]:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return (insert(table).from_select([*names, "version_id"], source)
             .on_conflict_do_nothing(index_elements=["id"]).returning(table.c.version_id))
+
+
+@cache
+def _inserted_columns() -> tuple[str, ...]:
+    """The deployment columns given as parameters (``version_id`` comes from the version lookup)."""
+    return tuple(col.name for col in s.Base.metadata.tables["deployments"].columns if col.name != "version_id")
 
 
 def _insert_deployment(session: Session, row: s.Deployment, info: DeploymentInfo) -> None:
@@ -240,8 +245,8 @@ def _insert_deployment(session: Session, row: s.Deployment, info: DeploymentInfo
     """
     connection = session.connection()
     statement = _deployment_insert(connection.dialect.name)
-    params = {f"d_{col.name}": getattr(row, col.name) for col in s.Deployment.__table__.columns
-              if col.name != "version_id"} | {"model": info.model, "version": info.version}
+    params = {f"d_{name}": getattr(row, name) for name in _inserted_columns()} | {"model": info.model,
+                                                                                 "version": info.version}
     try:
         version_id = connection.execute(statement, params).scalar()
     except IntegrityError as exc:
@@ -259,11 +264,13 @@ def _refuse(session: Session, info: DeploymentInfo, ident: str) -> NoReturn:
     raise NotFound(f"deployment '{info.replaces}' (the one this replaces) is not in the catalog")
 
 
-def _retire(session: Session, replaced_id: str, by_id: str, actor: str) -> None:
-    """Mark deployment ``replaced_id`` as replaced by ``by_id`` (unless it already is)."""
-    old = session.get(s.Deployment, replaced_id)
+def _retire_replaced(session: Session, row: s.Deployment, actor: str) -> None:
+    """A running ``row`` marks the deployment it replaced as replaced (unless it already is)."""
+    if row.replaced_id is None or row.status != DeploymentStatus.RUNNING.value:
+        return
+    old = session.get(s.Deployment, row.replaced_id)
     if old is not None and old.status != DeploymentStatus.REPLACED.value:
-        _change(session, old, actor, status=DeploymentStatus.REPLACED.value, reason=f"replaced by {by_id}")
+        _change(session, old, actor, status=DeploymentStatus.REPLACED.value, reason=f"replaced by {row.id}")
 
 
 def _change(session: Session, row: s.Deployment, actor: str, **changes: Any) -> None:
@@ -290,6 +297,5 @@ def update_deployment(catalog: Catalog, *, deployment_id: str, actor: str,
         if row is None:
             raise NotFound(f"deployment '{deployment_id}' is not in the catalog")
         _change(session, row, actor, **{k: v for k, v in changes.items() if v is not None})
-        if row.replaced_id is not None and row.status == DeploymentStatus.RUNNING.value:
-            _retire(session, row.replaced_id, row.id, actor)
+        _retire_replaced(session, row, actor)
         return deployment_view(row, row.version.model.qualified_name, row.version.version)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from modelward.deploy import DeploymentSpec
-from modelward.errors import DeployError, NotFound
+from modelward.errors import DeployError, ModelwardError, NotFound
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,13 @@ class DeploymentState:
             finally:
                 handle.truncate(0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def journal_failure(self, *, deployment_id: str, model: str, version: str, step: str, error: ModelwardError,
+                        recorded: str, actor: str, target: str, **extra: str) -> None:
+        """Journal one failed attempt: where it failed, why, and where else it was recorded."""
+        self.journal({"deployment_id": deployment_id, "model": model, "version": version, "status": "failed",
+                      "step": step, "reason": error.message, "error": type(error).__name__, "recorded": recorded,
+                      "actor": actor, "target": target, **extra})
 
     def journal(self, entry: dict[str, Any]) -> None:
         """Append one attempt to ``attempts.jsonl`` (durable even when the catalog is down)."""

@@ -243,10 +243,9 @@ class Orchestrator:
             recorded = self._record_failure(attempt, step, exc.message)
         except ModelwardError as record_error:
             recorded = f"journal only (catalog: {record_error.message})"
-        self.state.journal({"deployment_id": attempt.deployment_id, "model": attempt.model,
-                            "version": attempt.version, "status": "failed", "step": step,
-                            "reason": exc.message, "error": type(exc).__name__, "recorded": recorded,
-                            "actor": self.actor, "target": attempt.spec.target})
+        self.state.journal_failure(deployment_id=attempt.deployment_id, model=attempt.model,
+                                   version=attempt.version, step=step, error=exc, recorded=recorded,
+                                   actor=self.actor, target=attempt.spec.target)
 
     def _record_failure(self, attempt: steps.Attempt, step: str, reason: str) -> str:
         """A ``failed`` deployment of a registered version, else a failed attempt naming the package."""
@@ -318,10 +317,9 @@ class Orchestrator:
 
 def journal_refused(settings: Settings, spec: DeploymentSpec, actor: str, step: str, exc: ModelwardError) -> None:
     """Journal a deploy refused before it could start (no keyring, no catalog): the catalog cannot hold it."""
-    DeploymentState(settings.data_dir / "deployments").journal({
-        "deployment_id": uuid.uuid4().hex, "model": spec.model.qualified_name, "version": spec.model.version or "",
-        "status": "failed", "step": step, "reason": exc.message, "error": type(exc).__name__,
-        "recorded": "journal only", "actor": actor, "target": spec.target, "package": spec.package or ""})
+    DeploymentState(settings.data_dir / "deployments").journal_failure(
+        deployment_id=uuid.uuid4().hex, model=spec.model.qualified_name, version=spec.model.version or "",
+        step=step, error=exc, recorded="journal only", actor=actor, target=spec.target, package=spec.package or "")
 
 
 def find_deployment(state: DeploymentState, catalog: cat.Catalog, name_or_id: str) -> cat.DeploymentView:
