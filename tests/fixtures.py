@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from modelward.model import MLModel, MLModelDecorator
+from modelward.model import MLModel, MLModelDecorator, annotate
 
 
 class EchoInput(BaseModel):
@@ -126,3 +126,18 @@ class SleepyModel(EchoModel):
 
         time.sleep(data.value / 1000)
         return super().predict(data)
+
+
+class LearningDecorator(MLModelDecorator):
+    """Keeps the rewards it is given (a stand-in for a router that learns from feedback)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.__dict__["rewards"] = []
+
+    def receive_feedback(self, feedback: Any) -> None:
+        self.__dict__["rewards"].append(feedback.reward)
+
+    def predict(self, data: Any) -> Any:
+        annotate("rewards_seen", len(self.__dict__["rewards"]))
+        return self.model.predict(data)

@@ -10,7 +10,8 @@ them into a one-line message and a non-zero exit.
     │   ├── ModelNotFound             no model with that qualified name is served
     │   ├── ModelLoadError            a model's or decorator's __init__ raised
     │   ├── SchemaValidationError     a request does not match the model's input schema
-    │   └── PredictionError           the model raised while predicting
+    │   ├── PredictionError           the model raised while predicting
+    │   └── FeedbackUnavailable       feedback could not be recorded durably (nothing was learned)
     ├── RequestError                  a malformed request (bad JSON, duplicate keys, NaN, size)
     │   ├── PayloadTooLarge
     │   └── UnsupportedMediaType
@@ -86,6 +87,10 @@ class SchemaValidationError(ModelError):
 
 class PredictionError(ModelError):
     """The model raised while it predicted."""
+
+
+class FeedbackUnavailable(ModelError):
+    """Feedback could not be recorded durably, so no layer received it."""
 
 
 class RequestError(ModelwardError):

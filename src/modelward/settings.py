@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     )
 
     decision_log: Path | None = Field(default=None, description="Policy decision log (JSON lines).")
+    feedback_log: Path | None = Field(
+        default=None, description="Feedback log (JSON lines, synced per write); default: <data_dir>/feedback.jsonl."
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -74,6 +77,10 @@ class Settings(BaseSettings):
     def resolved_keyring(self) -> Path:
         """The trusted keys: ``keyring``, or the folder ``keyring`` under ``data_dir``."""
         return self.keyring or self.data_dir / "keyring"
+
+    def resolved_feedback_log(self) -> Path:
+        """Where feedback is recorded: ``feedback_log``, or ``feedback.jsonl`` under ``data_dir``."""
+        return self.feedback_log or self.data_dir / "feedback.jsonl"
 
     def resolved_store_url(self) -> str:
         """The artifact store URL, or the local folder under ``data_dir``."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
+from typing import Any
 
 import pytest
 
 from modelward.errors import ModelNotFound, PredictionError, RequestError, SchemaValidationError
-from modelward.model import MLModelDecorator, PredictionNotAvailable
+from modelward.model import Feedback, MLModelDecorator, PredictionNotAvailable, annotate
 from modelward.services.config import ModelConfig
 from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into
+from modelward.services.inference import FeedbackRequest, InferenceRequest, InferenceResult, to_python
 from modelward.services.loader import LoadedModel
 from tests.fixtures import EchoModel, RaisingModel
 
@@ -26,21 +28,37 @@ def plane_with(*models: object, create_endpoint: bool = True) -> DataPlane:
     return plane
 
 
+def infer(plane: DataPlane, name: str, body: bytes, *, many: bool = False, version: str | None = None,
+          protocol: str = "native") -> InferenceResult:
+    inputs = plane.parse_body(body, many=many)
+    request = InferenceRequest(model=name, inputs=inputs, many=many, version=version, protocol=protocol,
+                               request_id="rid-1")
+    return asyncio.run(plane.infer(request))
+
+
 def test_predict_one() -> None:
     plane = plane_with(EchoModel())
-    endpoint, data = plane.prepare("echo_model", b'{"value": 21, "label": "q"}')
-    answer = plane.run_one(endpoint, data)
-    assert json.loads(answer.body) == {"doubled": 42.0, "label": "q"}
-    assert answer.status_code == 200
+    result = infer(plane, "echo_model", b'{"value": 21, "label": "q"}')
+    assert [to_python(o) for o in result.outputs] == [{"doubled": 42.0, "label": "q"}]
+    assert (result.model, result.version, result.request_id) == ("echo_model", "1.0.0", "rid-1")
+    assert result.status_code() == 200
+
+
+def test_inputs_may_be_python_values_from_any_codec() -> None:
+    plane = plane_with(EchoModel())
+    request = InferenceRequest(model="echo_model", inputs=[{"value": 2}, {"value": 3}], many=True, protocol="v2")
+    result = asyncio.run(plane.infer(request))
+    assert [to_python(o)["doubled"] for o in result.outputs] == [4.0, 6.0]
+    with pytest.raises(RequestError, match="expected one input, got 2"):
+        asyncio.run(plane.infer(InferenceRequest(model="echo_model", inputs=[{"value": 2}, {"value": 3}])))
 
 
 def test_batch_keeps_order_and_reports_every_bad_item() -> None:
     plane = plane_with(EchoModel())
-    endpoint, items = plane.prepare_batch("echo_model", b'[{"value": 1}, {"value": 2}]')
-    assert json.loads(plane.run_many(endpoint, items).body) == [
-        {"doubled": 2.0, "label": "x"}, {"doubled": 4.0, "label": "x"}]
+    result = infer(plane, "echo_model", b'[{"value": 1}, {"value": 2}]', many=True)
+    assert [to_python(o) for o in result.outputs] == [{"doubled": 2.0, "label": "x"}, {"doubled": 4.0, "label": "x"}]
     with pytest.raises(SchemaValidationError) as info:
-        plane.prepare_batch("echo_model", b'[{"value": 1}, {"value": -1}, {"label": 3}]')
+        infer(plane, "echo_model", b'[{"value": 1}, {"value": -1}, {"label": 3}]', many=True)
     fields = [e["field"] for e in info.value.errors]
     assert fields == ["[1].value", "[2].value", "[2].label"]
 
@@ -48,18 +66,18 @@ def test_batch_keeps_order_and_reports_every_bad_item() -> None:
 def test_batch_limits_and_shape() -> None:
     plane = plane_with(EchoModel())
     with pytest.raises(RequestError, match="larger than the limit 3"):
-        plane.prepare_batch("echo_model", b"[{}, {}, {}, {}]")
+        infer(plane, "echo_model", b"[{}, {}, {}, {}]", many=True)
     with pytest.raises(RequestError, match="expected a JSON list"):
-        plane.prepare_batch("echo_model", b'{"value": 1}')
+        infer(plane, "echo_model", b'{"value": 1}', many=True)
 
 
 def test_schema_errors_name_fields() -> None:
     plane = plane_with(EchoModel())
     with pytest.raises(SchemaValidationError) as info:
-        plane.prepare("echo_model", b'{"value": "many"}')
+        infer(plane, "echo_model", b'{"value": "many"}')
     assert info.value.errors[0]["field"] == "value"
     with pytest.raises(SchemaValidationError, match="expected a JSON object"):
-        plane.prepare("echo_model", b"[1]")
+        infer(plane, "echo_model", b"[1]")
 
 
 def test_unknown_and_endpointless_models() -> None:
@@ -71,19 +89,82 @@ def test_unknown_and_endpointless_models() -> None:
         plane.endpoint("echo_model", for_prediction=True)
 
 
+def test_models_are_addressed_by_version() -> None:
+    plane = plane_with(EchoModel(version="2.1.0"))
+    assert infer(plane, "echo_model", b'{"value": 1}', version="2.1.0").version == "2.1.0"
+    with pytest.raises(ModelNotFound, match=r"version '1.0.0' is not served .it serves version '2.1.0'"):
+        infer(plane, "echo_model", b'{"value": 1}', version="1.0.0")
+
+
 def test_model_failure_is_a_prediction_error() -> None:
     plane = plane_with(RaisingModel())
-    endpoint, data = plane.prepare("raising_model", b'{"value": 1}')
     with pytest.raises(PredictionError, match=r"model .raising_model. failed to predict \(ValueError\)"):
-        plane.run_one(endpoint, data)
+        infer(plane, "raising_model", b'{"value": 1}')
 
 
 def test_prediction_not_available_carries_its_status() -> None:
     plane = plane_with(DenyAll().set_model(EchoModel()))
-    endpoint, data = plane.prepare("echo_model", b'{"value": 1}')
-    answer = plane.run_one(endpoint, data)
-    assert answer.status_code == 451
-    assert json.loads(answer.body) == {"messages": ["no"]}
+    result = infer(plane, "echo_model", b'{"value": 1}')
+    assert result.status_code() == 451
+    assert [to_python(o) for o in result.denied] == [{"messages": ["no"]}]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str, str]] = []
+        self.feedback: list[tuple[str, str, float | None]] = []
+        self.recorded: list[tuple[FeedbackRequest, str]] = []
+
+    def observe_request(self, model: str, version: str, protocol: str, status: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.requests.append((model, version, protocol, status))
+
+    def observe_feedback(self, model: str, route: str, reward: float | None) -> None:
+        self.feedback.append((model, route, reward))
+
+    def record(self, feedback: FeedbackRequest, version: str) -> None:
+        self.recorded.append((feedback, version))
+
+
+def test_every_request_is_observed_with_its_outcome() -> None:
+    plane = plane_with(EchoModel(), DenyAll().set_model(RaisingModel()))
+    plane.observer = recorder = Recorder()
+    infer(plane, "echo_model", b'{"value": 1}', protocol="v2")
+    infer(plane, "raising_model", b'{"value": 1}')
+    with pytest.raises(SchemaValidationError):
+        infer(plane, "echo_model", b'{"value": -1}')
+    with pytest.raises(ModelNotFound):
+        infer(plane, "nope", b'{"value": 1}')
+    assert recorder.requests == [("echo_model", "1.0.0", "v2", "ok"), ("raising_model", "1.0.0", "native", "denied"),
+                                 ("echo_model", "1.0.0", "native", "SchemaValidationError"),
+                                 ("nope", "", "native", "ModelNotFound")]
+
+
+class Learner(MLModelDecorator):
+    def receive_feedback(self, feedback: Feedback) -> None:
+        self.__dict__.setdefault("seen", []).append(feedback)
+
+
+class AnnotatingModel(EchoModel):
+    def predict(self, data: Any) -> Any:
+        annotate("route", "champion")
+        return super().predict(data)
+
+
+def test_feedback_is_recorded_then_reaches_the_layers_that_want_it() -> None:
+    learner = Learner()
+    plane = plane_with(learner.set_model(AnnotatingModel()))
+    plane.observer = plane.feedback_sink = recorder = Recorder()
+    result = infer(plane, "echo_model", b'{"value": 1}')
+    assert result.meta == {"route": "champion"}
+    request = FeedbackRequest(model="echo_model", request={"value": 1}, response=to_python(result.outputs[0]),
+                              reward=1.0, routing=result.meta, protocol="seldon")
+    outcome = asyncio.run(plane.feedback(request))
+    assert outcome.delivered_to == ["Learner"] and outcome.recorded
+    assert recorder.recorded == [(request, "1.0.0")]
+    assert recorder.feedback == [("echo_model", "champion", 1.0)]
+    (seen,) = learner.__dict__["seen"]
+    assert (seen.reward, seen.routing, seen.version, seen.protocol) == (1.0, {"route": "champion"}, "1.0.0", "seldon")
 
 
 def test_load_failure_is_recorded() -> None:

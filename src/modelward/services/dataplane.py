@@ -1,14 +1,17 @@
 """The data plane: protocol-independent prediction over the loaded models (MLServer's DataPlane).
 
-HTTP layers parse nothing themselves: they hand request bytes to ``DataPlane`` and map the
-``ModelwardError`` it raises to a status code in one place (``modelward.serving.errors``).
+Protocol codecs in ``modelward.serving`` decode their wire format into an ``InferenceRequest``,
+make one call (``DataPlane.infer`` or ``DataPlane.feedback``) and encode the result; they map the
+``ModelwardError`` it raises to a status in one place (``modelward.serving.errors``). A request goes
+down once (codec → data plane → scheduler → decorator chain → model) and comes back once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -22,23 +25,26 @@ from modelward.errors import (
     RequestError,
     SchemaValidationError,
 )
-from modelward.model import PredictionNotAvailable
+from modelward.model import Feedback, PredictionNotAvailable, receives_feedback
+from modelward.model.context import request_id, response_metadata
 from modelward.services.config import dotted
+from modelward.services.handoff import ThreadHandoff
+from modelward.services.inference import (
+    FeedbackRequest,
+    FeedbackResult,
+    FeedbackSink,
+    InferenceRequest,
+    InferenceResult,
+    RequestObserver,
+)
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import LoadedModel
+from modelward.services.scheduling import DirectScheduler, InlineScheduler, Scheduler
 
 logger = logging.getLogger(__name__)
 
 #: ``execution: auto`` predicts on the event loop while the model's recent calls take less than this
 INLINE_LIMIT = 0.010
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A prediction serialized for the wire, with the status the protocol should use."""
-
-    body: bytes
-    status_code: int = 200
 
 
 def validation_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[dict[str, Any]]:
@@ -72,6 +78,7 @@ class ModelEndpoint:
         self.input_schema: type[BaseModel] = self.model.input_schema
         self.execution = loaded.config.execution
         self.recent: float | None = None  # moving average of predict() seconds (``auto``)
+        self.scheduler: Scheduler = InlineScheduler()
 
     def runs_inline(self, batch: bool = False) -> bool:
         """Whether the next call predicts on the event loop (see ``ModelConfig.execution``)."""
@@ -104,8 +111,9 @@ class ModelEndpoint:
                                         errors=errors) from None
 
     def predict(self, data: BaseModel) -> Any:
+        """The chain's prediction for one validated input, checked against the output schema."""
         try:
-            return self.model.predict(data)
+            return self.check_output(self.model.predict(data))
         except ModelwardError:
             raise
         except Exception as exc:
@@ -117,21 +125,23 @@ class ModelEndpoint:
                 "the service log has the details"
             ) from exc
 
-    def dump(self, prediction: Any) -> Answer:
-        status = prediction.status_code if isinstance(prediction, PredictionNotAvailable) else 200
+    def check_output(self, prediction: Any) -> Any:
+        """A model's output, validated against its output schema (pydantic instances pass as they are)."""
         if isinstance(prediction, BaseModel):
-            return Answer(prediction.model_dump_json().encode(), status)
+            return prediction
         try:
-            return Answer(self.output_adapter.dump_json(self.output_adapter.validate_python(prediction)))
+            return self.output_adapter.validate_python(prediction)
         except ValidationError as exc:
             raise PredictionError(
                 f"model '{self.qualified_name}' returned output that does not match its output schema: "
                 f"{validation_errors(exc)}"
             ) from None
 
-    def dump_many(self, predictions: list[Any]) -> Answer:
-        parts = [self.dump(p).body for p in predictions]
-        return Answer(b"[" + b",".join(parts) + b"]")
+    def encode(self, output: Any) -> bytes:
+        """One output as JSON bytes."""
+        if isinstance(output, BaseModel):
+            return output.model_dump_json().encode()
+        return self.output_adapter.dump_json(output)
 
 
 @dataclass
@@ -145,15 +155,27 @@ class ServiceStatus:
 
 
 class DataPlane:
-    """The models being served, addressed by qualified name."""
+    """The models being served, and the one call per operation that every protocol makes.
 
-    def __init__(self, max_batch: int = 10_000) -> None:
+    ``infer`` owns the walk of a request: find the model (by name, and version when given), parse
+    every input into its schema, schedule the predictions (on the event loop, in a worker thread,
+    or in a model's batch queue), run the decorator chain, and return Python values. ``feedback``
+    records feedback durably, then hands it to every layer of the chain that wants it.
+    """
+
+    def __init__(self, max_batch: int = 10_000, *, threads: ThreadHandoff | None = None,
+                 observer: RequestObserver | None = None, feedback_sink: FeedbackSink | None = None) -> None:
         self._endpoints: dict[str, ModelEndpoint] = {}
         self.status = ServiceStatus()
         self.max_batch = max_batch
+        self.threads = threads or ThreadHandoff()
+        self.observer = observer
+        self.feedback_sink = feedback_sink
+        self.default_scheduler: Scheduler = DirectScheduler(self.threads)
 
     def add(self, loaded: LoadedModel) -> ModelEndpoint:
         endpoint = ModelEndpoint(loaded)
+        endpoint.scheduler = self.default_scheduler
         self._endpoints[endpoint.qualified_name] = endpoint
         with self.status.lock:
             self.status.loaded.append(endpoint.qualified_name)
@@ -162,70 +184,137 @@ class DataPlane:
     def endpoints(self) -> list[ModelEndpoint]:
         return list(self._endpoints.values())
 
-    def endpoint(self, qualified_name: str, *, for_prediction: bool = False) -> ModelEndpoint:
+    def endpoint(self, qualified_name: str, version: str | None = None, *,
+                 for_prediction: bool = False) -> ModelEndpoint:
+        """The served model of that name (and version, when one is asked for)."""
         endpoint = self._endpoints.get(qualified_name)
         if endpoint is None or (for_prediction and not endpoint.loaded.config.create_endpoint):
             known = ", ".join(sorted(self._endpoints)) or "none loaded yet"
             raise ModelNotFound(f"no model named '{qualified_name}' is served (models: {known})")
+        if version is not None and version != "" and version != str(endpoint.model.version):
+            raise ModelNotFound(f"model '{qualified_name}' version '{version}' is not served "
+                                f"(it serves version '{endpoint.model.version}')")
         return endpoint
 
-    def prepare(self, qualified_name: str, body: bytes) -> tuple[ModelEndpoint, BaseModel]:
-        """Find the model and validate one request body against its input schema."""
-        endpoint = self.endpoint(qualified_name, for_prediction=True)
-        return endpoint, self.parse_one(endpoint, body)
+    # --- the calls every protocol makes ------------------------------------------------------
 
-    def prepare_batch(self, qualified_name: str, body: bytes) -> tuple[ModelEndpoint, list[BaseModel]]:
-        """Find the model and validate a JSON list of inputs."""
-        endpoint = self.endpoint(qualified_name, for_prediction=True)
-        return endpoint, self.parse_batch(endpoint, body)
+    async def infer(self, request: InferenceRequest) -> InferenceResult:
+        """Parse, schedule and predict one request; raises ``ModelwardError`` for what went wrong."""
+        started = time.perf_counter()
+        status = "error"
+        version = request.version or ""
+        rid = request_id.set(request.request_id) if request.request_id is not None else None
+        meta: dict[str, Any] = {}
+        meta_token = response_metadata.set(meta)
+        try:
+            endpoint = self.endpoint(request.model, request.version, for_prediction=True)
+            version = str(endpoint.model.version)
+            items = self.parse_inputs(endpoint, request.inputs, many=request.many)
+            outputs = await endpoint.scheduler.run(endpoint, items, request.many)
+            status = "denied" if any(isinstance(o, PredictionNotAvailable) for o in outputs) else "ok"
+        except ModelwardError as exc:
+            status = type(exc).__name__
+            raise
+        finally:
+            response_metadata.reset(meta_token)
+            if rid is not None:
+                request_id.reset(rid)
+            if self.observer is not None:
+                self.observer.observe_request(request.model, version, request.protocol, status,
+                                              time.perf_counter() - started)
+        return InferenceResult(model=endpoint.qualified_name, version=version, outputs=outputs,
+                               request_id=request.request_id, meta=meta)
 
-    @staticmethod
-    def parse_one(endpoint: ModelEndpoint, body: bytes) -> BaseModel:
-        """Validate one request body against the model's input schema."""
-        return endpoint.parse(loads_strict(body))
+    async def feedback(self, request: FeedbackRequest) -> FeedbackResult:
+        """Record feedback durably, then hand it to every layer of the chain that wants it."""
+        endpoint = self.endpoint(request.model, request.version, for_prediction=True)
+        version = str(endpoint.model.version)
+        result: FeedbackResult = await self.threads.run(self._feedback, endpoint, version, request)
+        if self.observer is not None:
+            route = request.routing.get("route")
+            self.observer.observe_feedback(endpoint.qualified_name, "" if route is None else str(route),
+                                           request.reward)
+        return result
 
-    def parse_batch(self, endpoint: ModelEndpoint, body: bytes) -> list[BaseModel]:
-        """Validate a JSON list of inputs; every bad item is reported, by index."""
-        document = loads_strict(body)
-        if not isinstance(document, list):
-            raise RequestError(f"expected a JSON list of inputs, got {json_type(document)}")
-        if len(document) > self.max_batch:
-            raise RequestError(f"batch of {len(document)} inputs is larger than the limit {self.max_batch}")
+    def _feedback(self, endpoint: ModelEndpoint, version: str, request: FeedbackRequest) -> FeedbackResult:
+        if self.feedback_sink is not None:
+            self.feedback_sink.record(request, version)
+        event = Feedback(model=endpoint.qualified_name, version=version, request=request.request,
+                         response=request.response, reward=request.reward, truth=request.truth,
+                         routing=dict(request.routing), request_id=request.request_id,
+                         tags=dict(request.tags), protocol=request.protocol)
+        delivered: list[str] = []
+        for layer in chain(endpoint.model):
+            if receives_feedback(layer):
+                try:
+                    layer.receive_feedback(event)
+                except ModelwardError:
+                    raise
+                except Exception as exc:
+                    logger.exception("%r failed to take feedback", layer)
+                    raise PredictionError(
+                        f"model '{endpoint.qualified_name}': {type(layer).__name__} failed to take the "
+                        f"feedback ({type(exc).__name__}); the service log has the details") from exc
+                delivered.append(type(layer).__name__)
+        return FeedbackResult(model=endpoint.qualified_name, version=version,
+                              recorded=self.feedback_sink is not None, delivered_to=delivered)
+
+    # --- parsing -------------------------------------------------------------------------------
+
+    def parse_inputs(self, endpoint: ModelEndpoint, inputs: list[Any], *, many: bool) -> list[BaseModel]:
+        """Validate every input; every bad item is reported, by index when the request had many."""
+        if not many:
+            if len(inputs) != 1:
+                raise RequestError(f"expected one input, got {len(inputs)}")
+            return [endpoint.parse(inputs[0])]
+        if len(inputs) > self.max_batch:
+            raise RequestError(f"batch of {len(inputs)} inputs is larger than the limit {self.max_batch}")
         items: list[BaseModel] = []
         errors: list[dict[str, Any]] = []
-        for index, item in enumerate(document):
+        for index, item in enumerate(inputs):
             try:
                 items.append(endpoint.parse(item, (index,)))
             except SchemaValidationError as exc:
                 errors.extend(exc.errors)
         if errors:
             summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
-            raise SchemaValidationError(f"input does not match the model's schema: {summary}", errors=errors)
+            more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+            raise SchemaValidationError(f"input does not match the model's schema: {summary}{more}",
+                                        errors=errors[:100])
         return items
 
-    @staticmethod
-    def run_one(endpoint: ModelEndpoint, data: BaseModel) -> Answer:
-        return endpoint.dump(endpoint.predict(data))
-
-    @staticmethod
-    def run_many(endpoint: ModelEndpoint, items: list[BaseModel]) -> Answer:
-        return endpoint.dump_many([endpoint.predict(item) for item in items])
+    def parse_body(self, body: bytes, *, many: bool) -> list[Any]:
+        """A JSON request body as the list of input documents ``infer`` takes."""
+        document = loads_strict(body)
+        if not many:
+            return [document]
+        if not isinstance(document, list):
+            raise RequestError(f"expected a JSON list of inputs, got {json_type(document)}")
+        return document
 
     def close(self) -> None:
         """Call ``close()`` on every layer of every model's chain that has one (flush logs, stop watchers)."""
         for endpoint in self.endpoints():
-            layer: Any = endpoint.model
-            while layer is not None:
+            endpoint.scheduler.close()
+            for layer in chain(endpoint.model):
                 closer = getattr(type(layer), "close", None)
                 if callable(closer):
                     try:
                         closer(layer)
                     except Exception:
                         logger.exception("closing %r failed", layer)
-                layer = getattr(layer, "__dict__", {}).get("_model")
+        self.threads.shutdown()
 
     def metadata(self) -> list[dict[str, Any]]:
         return [endpoint_metadata(e) for e in self.endpoints()]
+
+
+def chain(model: Any) -> Iterator[Any]:
+    """The model and every object under it (decorators keep the wrapped model in ``_model``)."""
+    layer = model
+    while layer is not None:
+        yield layer
+        layer = getattr(layer, "__dict__", {}).get("_model")
 
 
 def endpoint_metadata(endpoint: ModelEndpoint) -> dict[str, Any]:

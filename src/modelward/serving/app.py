@@ -27,10 +27,11 @@ from starlette.routing import Route
 from modelward.errors import ConfigurationError, ModelwardError
 from modelward.services.config import ServiceConfig, configure_logging, dotted, load_config
 from modelward.services.dataplane import DataPlane, endpoint_metadata, load_into
-from modelward.services.handoff import ThreadHandoff
+from modelward.services.feedback import JournalFeedbackSink
 from modelward.services.loader import build_models
 from modelward.serving import health, metrics_routes
 from modelward.serving.errors import JSON, error_response, plain_error
+from modelward.serving.feedback import feedback_route
 from modelward.serving.openapi import build_openapi
 from modelward.serving.predict import PredictionEndpoint, ServiceApp, internal_error
 from modelward.settings import Settings
@@ -61,8 +62,7 @@ def create_app(
         config = load_config(source)
     service = config
     configure_logging(service, source)
-    plane = DataPlane()
-    threads = ThreadHandoff()
+    plane = DataPlane(feedback_sink=JournalFeedbackSink(settings.resolved_feedback_log()))
     loader = _loader(plane, service, source)
 
     @asynccontextmanager
@@ -70,7 +70,6 @@ def create_app(
         if not wait_for_models:
             threading.Thread(target=loader, name="modelward-model-loader", daemon=True).start()
         yield
-        threads.shutdown()
         plane.close()
 
     app = ServiceApp(
@@ -84,7 +83,7 @@ def create_app(
     app.state.settings = settings
     app.state.service_config = service
     _add_error_handlers(app)
-    _add_routes(app, plane, settings, threads)
+    _add_routes(app, plane, settings)
     _mount_catalog(app, settings)
     metrics_routes.mount(app, plane, settings)
     app.openapi = lambda: _openapi(app, plane, service)  # type: ignore[method-assign]
@@ -137,7 +136,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
-def _add_routes(app: ServiceApp, plane: DataPlane, settings: Settings, threads: ThreadHandoff) -> None:
+def _add_routes(app: ServiceApp, plane: DataPlane, settings: Settings) -> None:
     async def root(_: Request) -> Response:
         return RedirectResponse(url="/docs")
 
@@ -156,10 +155,12 @@ def _add_routes(app: ServiceApp, plane: DataPlane, settings: Settings, threads: 
     app.router.add_route("/api/models/{qualified_name}/metadata", metadata, methods=["GET"],
                          include_in_schema=False)
     for action, batch in (("prediction", False), ("predictions", True)):
-        endpoint = PredictionEndpoint(plane, settings.max_body_bytes, threads, batch=batch)
+        endpoint = PredictionEndpoint(plane, settings.max_body_bytes, batch=batch)
         app.prediction_endpoints[action] = endpoint
         app.router.routes.append(Route(f"/api/models/{{qualified_name}}/{action}", endpoint, methods=["POST"],
                                        include_in_schema=False))
+    app.router.add_route("/api/models/{qualified_name}/feedback", feedback_route(plane, settings.max_body_bytes),
+                         methods=["POST"], include_in_schema=False)
     health.add_routes(app, plane)
 
 

@@ -29,6 +29,7 @@ STATUS: tuple[tuple[type[e.ModelwardError], int], ...] = (
     (e.ConfigurationError, 422),
     (e.PolicyDenied, 403),
     (e.PolicyUnavailable, 503),
+    (e.FeedbackUnavailable, 503),
     (e.StoreUnavailable, 503),
     (e.ValidationFailed, 422),
     (e.ArtifactError, 422),

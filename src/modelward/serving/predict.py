@@ -9,17 +9,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from modelward.errors import ModelwardError, PayloadTooLarge, RequestError, UnsupportedMediaType
+from modelward.model import PredictionNotAvailable
 from modelward.model.context import request_id
-from modelward.services.dataplane import Answer, DataPlane, ModelEndpoint
-from modelward.services.handoff import ThreadHandoff
+from modelward.services.dataplane import DataPlane
+from modelward.services.inference import InferenceRequest
 from modelward.serving import health
 from modelward.serving.errors import error_response, plain_error
 
@@ -73,6 +74,8 @@ class ServiceApp(FastAPI):
 
 
 _MODELS_PREFIX = "/api/models/"
+#: the answer's metadata (route taken by a graph, scores), as JSON, when the chain added any
+META_HEADER = b"x-modelward-meta"
 _WANTED_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding", b"x-request-id"})
 
 
@@ -83,24 +86,22 @@ class _Disconnected(Exception):
 class PredictionEndpoint:
     """``POST /api/models/{qualified_name}/prediction`` (or ``predictions``) as a raw ASGI app.
 
-    Where a model predicts follows its ``execution`` setting: on the event loop, or in a worker
-    thread of ``threads`` with the request's context (its request id) copied along.
+    The native protocol's codec: the body is one input document (or a list of them), handed to
+    ``DataPlane.infer``; the outputs are written back as JSON, a policy denial with its status.
     """
 
-    def __init__(self, plane: DataPlane, limit: int, threads: ThreadHandoff, *, batch: bool) -> None:
+    def __init__(self, plane: DataPlane, limit: int, *, batch: bool) -> None:
         self.plane = plane
         self.limit = limit
-        self.threads = threads
         self.batch = batch
-        self.waiting = 0  # predictions handed to threads and not answered yet (event-loop state only)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _request_headers(scope)
         rid = headers.get(b"x-request-id") or new_request_id()
         token = request_id.set(rid)
-        answer: Answer | Response
+        answer: tuple[bytes, int, dict[str, Any]] | Response
         try:
-            answer = await self._answer(scope, receive, headers)
+            answer = await self._answer(scope, receive, headers, rid)
         except _Disconnected:
             return
         except ModelwardError as exc:
@@ -113,41 +114,30 @@ class PredictionEndpoint:
             answer.headers["x-request-id"] = rid
             await answer(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": answer.status_code, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer.body)),
-            (b"x-request-id", rid.encode("latin-1"))]})
-        await send({"type": "http.response.body", "body": answer.body})
+        body, status, meta = answer
+        response_headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+                            (b"x-request-id", rid.encode("latin-1"))]
+        if meta:
+            response_headers.append((META_HEADER, orjson.dumps(meta, default=str)))
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: Scope, receive: Receive, headers: dict[bytes, str]) -> Answer | Response:
+    async def _answer(self, scope: Scope, receive: Receive, headers: dict[bytes, str],
+                      rid: str) -> tuple[bytes, int, dict[str, Any]] | Response:
         plane = self.plane
         if not plane.status.started:
             return plain_error(503, "ServiceUnavailable", health.startup_reason(plane))
-        endpoint = plane.endpoint(scope["path_params"]["qualified_name"], for_prediction=True)
+        name = scope["path_params"]["qualified_name"]
+        endpoint = plane.endpoint(name, for_prediction=True)
         body = await receive_body(receive, headers, self.limit)
+        inputs = plane.parse_body(body, many=self.batch)
+        result = await plane.infer(InferenceRequest(model=name, inputs=inputs, many=self.batch,
+                                                    protocol="native", request_id=rid))
         if self.batch:
-            return await self._run(endpoint, DataPlane.run_many, plane.parse_batch(endpoint, body))
-        return await self._run(endpoint, DataPlane.run_one, plane.parse_one(endpoint, body))
-
-    async def _run(self, endpoint: ModelEndpoint, fn: Callable[[ModelEndpoint, Any], Answer], arg: Any) -> Answer:
-        # on the event loop only when no other prediction is waiting: under concurrency the thread
-        # hand-off serves requests first come first served, which keeps the tail latency low
-        if self.waiting == 0 and endpoint.runs_inline(self.batch):
-            return _timed(endpoint, fn, arg)
-        self.waiting += 1
-        try:
-            answer: Answer = await self.threads.run(_timed, endpoint, fn, arg)
-        finally:
-            self.waiting -= 1
-        return answer
-
-
-def _timed(endpoint: ModelEndpoint, fn: Callable[[ModelEndpoint, Any], Answer], arg: Any) -> Answer:
-    """Run ``fn`` and tell the endpoint how long a single prediction took."""
-    started = time.perf_counter()
-    answer = fn(endpoint, arg)
-    if not isinstance(arg, list):
-        endpoint.observe(time.perf_counter() - started)
-    return answer
+            return b"[" + b",".join(endpoint.encode(o) for o in result.outputs) + b"]", 200, result.meta
+        (output,) = result.outputs
+        status = output.status_code if isinstance(output, PredictionNotAvailable) else 200
+        return endpoint.encode(output), status, result.meta
 
 
 def new_request_id() -> str:
