@@ -63,13 +63,16 @@ def show(ref: Annotated[str, typer.Argument(help="MODEL or MODEL@VERSION.")], ur
          as_json: JsonOpt = False) -> None:
     """Everything about a model, or a version: artifact, key, owner, datasets, code, every deployment."""
     catalog = _open(url)
-    if "@" not in ref:
-        detail = c.get_model(catalog, name=ref)
-        _print_json(detail) if as_json else _out(_model_text(detail))
-        return
-    name, version = c.parse_ref(ref)
-    view = c.get_version(catalog, name=name, version=version)
-    _print_json(view) if as_json else _out(_version_text(view))
+    try:
+        if "@" not in ref:
+            detail = c.get_model(catalog, name=ref)
+            _print_json(detail) if as_json else _out(_model_text(detail))
+            return
+        name, version = c.parse_ref(ref)
+        view = c.get_version(catalog, name=name, version=version)
+        _print_json(view) if as_json else _out(_version_text(view))
+    finally:
+        catalog.dispose()  # no pooled connection left for the garbage collector (PostgreSQL warns)
 
 
 def _model_text(detail: c.ModelDetail) -> str:
@@ -77,8 +80,8 @@ def _model_text(detail: c.ModelDetail) -> str:
     lines = [f"{m.qualified_name}  ({m.display_name or '-'})", f"  type {m.model_type or '-'}  owner "
              f"{m.owner or '-'}  line of business {m.line_of_business or '-'}  project {m.project or '-'}",
              f"  tags {', '.join(m.tags) or '-'}", f"  {m.description}" if m.description else "", "versions"]
-    lines += [f"  {v.version:<12} {v.stage:<11} {v.created_at:%Y-%m-%d %H:%M}  {v.artifact_uri}"
-              for v in detail.versions]
+    lines += [f"  {v.version:<12} {v.stage:<11} {v.created_at:%Y-%m-%d %H:%M}  "
+              f"{v.owner or '-'}/{v.line_of_business or '-'}  {v.artifact_uri}" for v in detail.versions]
     return "\n".join(line for line in lines if line)
 
 
