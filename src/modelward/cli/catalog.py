@@ -287,7 +287,6 @@ def register_cmd(
     package: Annotated[Path, typer.Argument(help="A package (.zip or folder) built by modelward.")],
     keyring: Annotated[Path | None, typer.Option(help="Trusted keys (default: $MODELWARD_KEYRING, else "
                                                       "<data dir>/keyring, when it exists).")] = None,
-    artifact_uri: Annotated[str | None, typer.Option(help="Where the package is stored (default: its path).")] = None,
     registry_url: Annotated[str, typer.Option(help="The model registry location of its artifacts.")] = "",
     description: Annotated[str, typer.Option()] = "", model_type: Annotated[str, typer.Option("--type")] = "",
     lob: Annotated[str, typer.Option("--lob", help="Line of business.")] = "",
@@ -296,8 +295,12 @@ def register_cmd(
     readme: Annotated[Path | None, typer.Option(help="A README file for the model.")] = None,
     url: UrlOpt = None, actor: ActorOpt = None,
 ) -> None:
-    """Register a signed package in the catalog (verified when a keyring is configured)."""
-    from modelward.artifacts import Keyring
+    """Register a signed package in the catalog (verified when a keyring is configured).
+
+    The package is copied into the artifact store (``MODELWARD_STORE_URL``, default the data dir's
+    ``store``) under its content address; the catalog records that copy, not the path given.
+    """
+    from modelward.artifacts import Keyring, open_store
     from modelward.services.registration import ModelDetails, register_package
 
     settings = load_settings(**({"catalog_url": url} if url else {}))
@@ -306,14 +309,14 @@ def register_cmd(
     details = ModelDetails(description=description, model_type=model_type, line_of_business=lob,
                            project=project, owner=owner, tags=tuple(tag or ()),
                            readme=_read_text(readme) if readme else "")
-    result = register_package(c.open_from_settings(settings), package, actor=_actor(actor),
+    store = open_store(settings.resolved_store_url(), endpoint_url=settings.s3_endpoint_url)
+    result = register_package(c.open_from_settings(settings), package, actor=_actor(actor), store=store,
                               keyring=Keyring.load(ring_path) if ring_path else None, details=details,
-                              artifact_uri=artifact_uri, registry_url=registry_url,
-                              allow_unsigned=settings.allow_unsigned)
+                              registry_url=registry_url, allow_unsigned=settings.allow_unsigned)
     v = result.version
     state = "registered" if result.created else "already registered (same bytes): nothing changed"
     check = f"signature verified (key {v.signing_key_id})" if result.verified else "signature NOT checked"
-    _out(f"{v.model}@{v.version} {state}; {check}; digest {v.artifact_digest}")
+    _out(f"{v.model}@{v.version} {state}; {check}; digest {v.artifact_digest}; stored at {v.artifact_uri}")
 
 
 def _read_text(path: Path) -> str:
