@@ -38,6 +38,7 @@ them into a one-line message and a non-zero exit.
     │   └── Forbidden
     └── DeployError
         ├── ValidationFailed          a known case did not match, or a policy test failed
+        │   └── VersionMismatch       the loaded model reports another version than its manifest
         └── TargetError               the serving target could not be started or applied
 """
 
@@ -213,6 +214,10 @@ class ValidationFailed(DeployError):
     """A known case or a policy test failed during validation."""
 
 
+class VersionMismatch(ValidationFailed):
+    """The loaded model reports a version other than the one its package's manifest names."""
+
+
 class TargetError(DeployError):
     """The serving target could not be started, replaced or applied."""
 
@@ -252,4 +257,5 @@ __all__ = [
     "UnsafePickle",
     "UnsupportedMediaType",
     "ValidationFailed",
+    "VersionMismatch",
 ]

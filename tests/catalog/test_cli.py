@@ -71,5 +71,5 @@ def test_tokens_and_export(url: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["tokens", "revoke", "nope"]) == 1
     out = tmp_path / "atlas.json"
     assert main(["catalog", "export", "--format", "atlas", "-o", str(out)]) == 0
-    assert json.loads(out.read_text())["typedefs"]["entityDefs"][0]["name"] == "model"
+    assert "model" in [d["name"] for d in json.loads(out.read_text())["typedefs"]["entityDefs"]]
     assert main(["catalog", "export", "--format", "csv"]) == 1

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,11 +25,13 @@ from modelward.errors import (
     Conflict,
     DeployError,
     ManifestMismatch,
+    NotFound,
     SignatureInvalid,
     StoreUnavailable,
     TargetError,
     UnknownKey,
     ValidationFailed,
+    VersionMismatch,
 )
 from modelward.services.deploy_state import StepReport
 from modelward.services.local_target import alive, free_port, stop_pid
@@ -104,7 +107,7 @@ def url_of(world: World, deployment_id: str) -> str:
 
 def test_deploy_serves_real_requests_and_records_everything(world: World) -> None:
     outcome = world.orchestrator.deploy(world.spec(world.package("1.0.0", slope=2.0)))
-    assert [s.name for s in outcome.steps] == ["stage", "verify", "register", "validate", "serve", "record"]
+    assert [s.name for s in outcome.steps] == ["stage", "verify", "validate", "register", "serve", "record"]
     assert all(s.ok and s.seconds >= 0 for s in outcome.steps)
     assert [r.name for r in world.reports] == [s.name for s in outcome.steps]
     assert predict(url_of(world, outcome.deployment.id), 3.0) == 7.0
@@ -120,7 +123,10 @@ def test_deploy_serves_real_requests_and_records_everything(world: World) -> Non
     assert version.artifact_digest.startswith("sha256:")
     registered = Path(version.artifact_uri.removeprefix("file://"))
     assert registered.read_bytes() == (world.root / "toy-1.0.0.zip").read_bytes()
-    assert version.artifact_digest.removeprefix("sha256:") in registered.name
+    store = (world.root / "data" / "store").resolve()
+    assert registered.parent == store / "sha256", "the content-addressed store copy, not the path given"
+    assert registered.name == version.artifact_digest.removeprefix("sha256:") + ".zip"
+    assert "sha256:" + hashlib.sha256(registered.read_bytes()).hexdigest() == version.artifact_digest
     actions = [e.action for e in cat.audit_events(world.catalog, entity=f"deployment:{view.id}")]
     assert "deployment.record" in actions
 
@@ -155,6 +161,24 @@ def assert_failed(world: World, error: type[Exception], step: str, text: str,
     return str(attempt["recorded"])
 
 
+def assert_rejected(world: World, version: str, package: Path | None = None) -> None:
+    """The refused package left no version row, no extracted files and no staged copy; the journal has its digest."""
+    with pytest.raises(NotFound):
+        cat.get_version(world.catalog, name="toy_model", version=version)
+    attempt = world.orchestrator.state.attempts()[-1]
+    folder = world.orchestrator.state.folder(attempt["deployment_id"])
+    assert folder.is_dir() and (folder / "steps.json").is_file(), "the attempt's evidence stays"
+    assert not (folder / "files").exists() and not (folder / "staged.zip").exists()
+    left = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert left == ["steps.json"], left
+    built = package or world.root / f"toy-{version}.zip"
+    assert attempt["package_digest"] == "sha256:" + hashlib.sha256(built.read_bytes()).hexdigest()
+    assert attempt["package_bytes"] == str(built.stat().st_size)
+    store = world.root / "data" / "store"
+    assert attempt["package_digest"].removeprefix("sha256:") not in " ".join(
+        p.name for p in store.rglob("*")), "nor a store copy"
+
+
 @pytest.fixture
 def serving(world: World) -> str:
     """A good deployment already serving (slope 2: f(3) = 7)."""
@@ -176,6 +200,7 @@ def test_bad_signature_stops_at_verify(world: World, serving: str) -> None:
     assert str(caught.value).startswith(f"verify failed: {tampered}: 'weights.json' digest"), "the user's file"
     assert assert_failed(world, ManifestMismatch, "verify", "weights.json", serving) == "catalog (failed attempt)"
     assert cat.get_model(world.catalog, name="toy_model").versions[0].version == "1.0.0"
+    assert_rejected(world, "2.0.0", tampered)
 
 
 def test_unknown_signing_key_stops_at_verify(world: World, serving: str) -> None:
@@ -204,13 +229,30 @@ def test_failed_known_case_says_which_and_by_how_much(world: World, serving: str
         world.orchestrator.deploy(world.spec(package))
     assert str(caught.value) == ("validate failed: validation.jsonl case 2 does not match: y: expected 11.5, "
                                  "got 11.0 (off by 0.5; tolerance absolute 0.01)")
-    assert assert_failed(world, ValidationFailed, "validate", "case 2", serving) == "catalog"
-    version = cat.get_version(world.catalog, name="toy_model", version="2.0.0")
-    assert version.stage == "registered", "a version that failed validation is never validated"
-    (failed,) = [d for d in version.deployments if d.status == "failed"]
-    assert "case 2 does not match" in failed.reason
-    with pytest.raises(ValidationFailed, match="not validated"):
+    assert assert_failed(world, ValidationFailed, "validate", "case 2", serving) == "catalog (failed attempt)"
+    assert_rejected(world, "2.0.0")
+    (failed,) = cat.list_deployments(world.catalog, status="failed").deployments
+    assert "case 2 does not match" in failed.reason and failed.failed_step == "validate"
+    assert not failed.version_registered
+    with pytest.raises(NotFound, match=r"no version '2\.0\.0'"):
         world.orchestrator.promote("toy_model", "2.0.0", "production")
+
+
+def test_a_model_reporting_another_version_than_its_manifest_is_refused(world: World, serving: str) -> None:
+    spec = world.spec(world.package("2.0.0", slope=5.0))
+    configuration = {**spec.model.configuration, "version": "1.9.9"}  # fixed, not ${MODEL_VERSION}
+    spec = spec.model_copy(update={"model": spec.model.model_copy(update={"configuration": configuration})})
+    with pytest.raises(VersionMismatch) as caught:
+        world.orchestrator.deploy(spec)
+    assert str(caught.value).startswith("validate failed: version mismatch: the package's manifest says version "
+                                        "2.0.0, the loaded model reports version '1.9.9' (model.version)")
+    assert assert_failed(world, VersionMismatch, "validate", "version mismatch", serving) == \
+        "catalog (failed attempt)"
+    assert_rejected(world, "2.0.0")
+    (failed,) = cat.list_deployments(world.catalog, status="failed").deployments
+    assert (failed.version, failed.failed_step, failed.version_registered) == ("2.0.0", "validate", False)
+    assert "reports version '1.9.9'" in failed.reason
+    assert [v.version for v in cat.get_model(world.catalog, name="toy_model").versions] == ["1.0.0"]
 
 
 def test_failing_policy_test_stops_at_validate(world: World, serving: str, tmp_path: Path) -> None:
@@ -221,6 +263,7 @@ def test_failing_policy_test_stops_at_validate(world: World, serving: str, tmp_p
     with pytest.raises(ValidationFailed, match=r"1 of 2 policy tests failed: data.toy_test.test_negative_denied"):
         world.orchestrator.deploy(world.spec(world.package("2.0.0", slope=5.0), policies=str(policies)))
     assert_failed(world, ValidationFailed, "validate", "test_negative_denied", serving)
+    assert_rejected(world, "2.0.0")
 
 
 def test_port_in_use_stops_at_serve(world: World, serving: str) -> None:
@@ -249,6 +292,22 @@ def test_store_down_stops_at_register(world: World, serving: str, monkeypatch: p
     with pytest.raises(StoreUnavailable, match="register failed"):
         down.deploy(world.spec(world.package("2.0.0", slope=5.0)))
     assert_failed(world, StoreUnavailable, "register", "", serving)
+    assert_rejected(world, "2.0.0")
+
+
+def test_other_bytes_under_a_registered_version_are_refused_at_register(world: World, serving: str) -> None:
+    before = cat.get_version(world.catalog, name="toy_model", version="1.0.0")
+    store = world.root / "data" / "store"
+    objects = sorted(store.rglob("*.zip"))
+    other = world.package("1.0.0", slope=2.0, intercept=1.5)  # the same version, other bytes
+    with pytest.raises(Conflict, match=r"register failed: toy_model@1\.0\.0 is already registered"):
+        world.orchestrator.deploy(world.spec(other))
+    assert_failed(world, Conflict, "register", "already registered", serving)
+    after = cat.get_version(world.catalog, name="toy_model", version="1.0.0")
+    assert (after.artifact_digest, after.artifact_uri) == (before.artifact_digest, before.artifact_uri)
+    assert sorted(store.rglob("*.zip")) == objects, "the refused bytes are not copied into the store"
+    folder = world.orchestrator.state.folder(world.orchestrator.state.attempts()[-1]["deployment_id"])
+    assert not (folder / "files").exists() and not (folder / "staged.zip").exists()
 
 
 def test_promote_a_validated_version(world: World, serving: str) -> None:
@@ -327,8 +386,8 @@ def test_an_empty_validation_file_is_no_known_cases(world: World, serving: str) 
     empty.write_text("\n")
     with pytest.raises(ValidationFailed, match=f"validate failed: validation: {empty} holds no known cases"):
         world.orchestrator.deploy(world.spec(world.package("2.0.0", slope=5.0), validation=str(empty)))
-    assert assert_failed(world, ValidationFailed, "validate", "no known cases", serving) == "catalog"
-    assert cat.get_version(world.catalog, name="toy_model", version="2.0.0").stage == "registered"
+    assert assert_failed(world, ValidationFailed, "validate", "no known cases", serving) == "catalog (failed attempt)"
+    assert_rejected(world, "2.0.0")
 
 
 def _on_port(world: World, version: str, slope: float, port: int) -> DeploymentSpec:

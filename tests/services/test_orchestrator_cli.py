@@ -50,8 +50,8 @@ def test_deploy_status_list_stop(setup: Path, capsys: pytest.CaptureFixture[str]
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["deploy", str(setup / "deployment.yaml"), "--actor", "ci"]) == 0
     out, err = capsys.readouterr()
-    for step in ("stage", "verify", "register", "validate", "serve", "record"):
-        assert f"  {step}" in err
+    shown = [step for step in ("stage", "verify", "validate", "register", "serve", "record") if f"  {step}" in err]
+    assert len(shown) == 6 and sorted(shown, key=err.index) == shown, "every step, in order"
     endpoint = out.strip().rsplit(" at ", 1)[1]
     assert httpx.post(endpoint, json={"x": 2}, timeout=10).json() == {"y": 6.5}
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from modelward.errors import TargetError, ValidationFailed
-from modelward.services.deploy_steps import apply_manifests, kubectl_command, registry_key
+from modelward.services.deploy_steps import apply_manifests, kubectl_command
 from modelward.services.deploy_validate import KnownCase, Tolerance, mismatch, parse_cases
+from modelward.services.registration import registry_key
 
 
 def test_absolute_and_relative_tolerances() -> None:

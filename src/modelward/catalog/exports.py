@@ -1,8 +1,10 @@
 """Exports: Apache Atlas v2 JSON (typedefs and ``/v2/entity/bulk`` bodies) and OpenLineage run events.
 
 The Atlas ``model`` type is the one from the source article (a ``Process`` with ``deploy.*`` and
-``model.*`` attributes), one entity per deployment; ``push_atlas`` posts both bodies to an Atlas
-server with basic auth. OpenLineage events are plain JSON dicts (spec 2-0-2 RunEvents).
+``model.*`` attributes), one entity per deployment, whose input is the ``model_version`` it runs
+and whose output is the ``model_endpoint`` it serves; versions come from their datasets through a
+``model_training`` process. ``push_atlas`` posts both bodies to an Atlas server with basic auth.
+OpenLineage events are plain JSON dicts (spec 2-0-2 RunEvents).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from modelward.errors import CatalogError
 ATLAS_ATTRIBUTES = ("deploy.datetime", "deploy.host.type", "deploy.host.detail", "deploy.obj.source",
                     "model.name", "model.version", "model.type", "model.description", "model.owner",
                     "model.owner.lob", "model.registry.url")
+VERSION_ATTRIBUTES = ("model.name", "model.version", "model.owner", "model.owner.lob", "artifact.uri",
+                      "artifact.digest", "signing.key")
+DATASET_ATTRIBUTES = ("uri", "digest")
 OPENLINEAGE_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 PRODUCER = "https://github.com/modelward/modelward"
 NAMESPACE = "modelward"
@@ -35,15 +40,40 @@ def _attribute(name: str, type_name: str = "string", *, optional: bool = False) 
             "isOptional": optional, "isIndexable": True}
 
 
+def _entity_def(name: str, super_type: str, attributes: tuple[str, ...], description: str, *,
+                optional: bool = True) -> dict[str, Any]:
+    return {"superTypes": [super_type], "name": name, "typeVersion": "1.0", "description": description,
+            "attributeDefs": [_attribute(a, optional=optional) for a in attributes]}
+
+
 def atlas_typedefs() -> dict[str, Any]:
-    """The typedefs body that creates the article's ``model`` entity type."""
-    datasets = [{"name": n, "typeName": "array<DataSet>", "cardinality": "SET", "isOptional": True,
-                 "isUnique": False, "isIndexable": False, "valuesMinCount": 0, "valuesMaxCount": 2147483647}
-                for n in ("inputs", "outputs")]
-    attributes = [_attribute("qualifiedName"), _attribute("name"), *datasets,
-                  *(_attribute(a) for a in ATLAS_ATTRIBUTES)]
-    model = {"superTypes": ["Process"], "name": "model", "typeVersion": "1.0", "attributeDefs": attributes}
-    return {"enumDefs": [], "structDefs": [], "classificationDefs": [], "entityDefs": [model]}
+    """The typedefs body: the article's ``model`` process and what it reads and writes.
+
+    Each type extends Atlas's ``Process`` or ``DataSet`` and defines only attributes of its own:
+    ``qualifiedName``, ``name``, ``description``, ``owner`` (``Referenceable``, ``Asset``) and
+    ``inputs``/``outputs`` (``Process``) are inherited, never redefined (Atlas refuses overrides).
+
+    - ``model_dataset`` (DataSet): a training dataset;
+    - ``model_version`` (DataSet): a registered, signed package;
+    - ``model_training`` (Process): datasets -> model version;
+    - ``model`` (Process, one per deployment): model version -> ``model_endpoint``;
+    - ``model_endpoint`` (DataSet): where a deployment serves.
+    """
+    entities = [
+        _entity_def("model_dataset", "DataSet", DATASET_ATTRIBUTES, "A dataset a model version was trained on."),
+        _entity_def("model_version", "DataSet", VERSION_ATTRIBUTES, "A registered, signed model package."),
+        _entity_def("model_endpoint", "DataSet", ("deploy.host.type", "deploy.environment"),
+                    "Where a model deployment serves."),
+        _entity_def("model_training", "Process", ("model.name", "model.version"),
+                    "The training of a model version from its datasets."),
+        _entity_def("model", "Process", ATLAS_ATTRIBUTES, "One deployment of a model version.", optional=False),
+    ]
+    return {"enumDefs": [], "structDefs": [], "classificationDefs": [], "entityDefs": entities}
+
+
+def _ref(type_name: str, qualified_name: str) -> dict[str, Any]:
+    """An Atlas object id by unique attribute."""
+    return {"typeName": type_name, "uniqueAttributes": {"qualifiedName": qualified_name}}
 
 
 def _rows(session: Session) -> Iterator[tuple[s.Deployment, s.ModelVersion, s.Model]]:
@@ -54,21 +84,76 @@ def _rows(session: Session) -> Iterator[tuple[s.Deployment, s.ModelVersion, s.Mo
         yield row[0], row[1], row[2]
 
 
-def _atlas_entity(dep: s.Deployment, version: s.ModelVersion, model: s.Model) -> dict[str, Any]:
+def _version_name(version: s.ModelVersion, model: s.Model) -> str:
+    return f"{model.qualified_name}@{version.version}"
+
+
+def _dataset_name(dataset: s.Dataset) -> str:
+    return f"dataset:{dataset.name}@{dataset.digest or dataset.uri or '-'}"
+
+
+def _endpoint_name(dep: s.Deployment) -> str:
+    return dep.endpoint_url or f"{dep.target}://{dep.environment or 'default'}/{dep.id}"
+
+
+def _version_entities(version: s.ModelVersion, model: s.Model) -> list[dict[str, Any]]:
+    """The version (a DataSet), its datasets, and the training process between them."""
+    qualified = _version_name(version, model)
+    datasets = [{"typeName": "model_dataset", "attributes": {
+        "qualifiedName": _dataset_name(d), "name": d.name, "uri": d.uri, "digest": d.digest}}
+        for d in version.datasets]
+    values = (model.qualified_name, version.version, version.owner, version.line_of_business,
+              version.artifact_uri, version.artifact_digest, version.signing_key_id)
+    package = {"typeName": "model_version", "attributes": {
+        "qualifiedName": qualified, "name": qualified, "owner": version.owner,
+        **dict(zip(VERSION_ATTRIBUTES, values, strict=True))}}
+    training = {"typeName": "model_training", "attributes": {
+        "qualifiedName": f"training:{qualified}", "name": f"training of {qualified}",
+        "model.name": model.qualified_name, "model.version": version.version,
+        "inputs": [_ref("model_dataset", _dataset_name(d)) for d in version.datasets],
+        "outputs": [_ref("model_version", qualified)]}}
+    return [*datasets, package, training]
+
+
+def _atlas_entities(dep: s.Deployment, version: s.ModelVersion, model: s.Model) -> list[dict[str, Any]]:
+    """The deployment's ``model`` process (the article's entity) and the endpoint it serves on."""
     host = dep.endpoint_url or dep.host_detail or dep.environment
     values = (utc(dep.deployed_at).strftime("%Y-%m-%d_%H:%M:%SUTC"), dep.target, host, version.artifact_uri,
-              model.qualified_name, version.version, model.model_type, model.description, model.owner,
-              model.line_of_business, version.registry_url or version.artifact_uri)
+              model.qualified_name, version.version, model.model_type, model.description, version.owner,
+              version.line_of_business, version.registry_url or version.artifact_uri)
     name = f"{model.qualified_name} v{version.version}"
-    return {"typeName": "model", "attributes": {
-        "qualifiedName": f"{name}@{host}#{dep.id}".replace(" ", "-"), "name": name,
+    endpoint = {"typeName": "model_endpoint", "attributes": {
+        "qualifiedName": _endpoint_name(dep), "name": _endpoint_name(dep), "deploy.host.type": dep.target,
+        "deploy.environment": dep.environment}}
+    process = {"typeName": "model", "attributes": {
+        "qualifiedName": f"{name}@{host}#{dep.id}".replace(" ", "-"), "name": name, "owner": version.owner,
+        "inputs": [_ref("model_version", _version_name(version, model))],
+        "outputs": [_ref("model_endpoint", _endpoint_name(dep))],
         **dict(zip(ATLAS_ATTRIBUTES, values, strict=True))}}
+    return [endpoint, process]
 
 
 def atlas_entities(catalog: Catalog) -> dict[str, Any]:
-    """The ``/v2/entity/bulk`` body: one ``model`` entity per recorded deployment."""
+    """The ``/v2/entity/bulk`` body: every version with its datasets and training, every deployment.
+
+    Processes name their inputs and outputs by Atlas object id (``typeName`` + unique
+    ``qualifiedName``); each referenced entity is in the same body, before the processes that use it.
+    """
     with catalog.read() as session:
-        return {"entities": [_atlas_entity(*row) for row in _rows(session)]}
+        versions = session.execute(select(s.ModelVersion, s.Model).join(s.Model)
+                                   .order_by(s.ModelVersion.created_at, s.ModelVersion.id)).all()
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for version, model in versions:
+            _add(found, _version_entities(version, model))
+        for row in _rows(session):
+            _add(found, _atlas_entities(*row))
+        return {"entities": list(found.values())}
+
+
+def _add(found: dict[tuple[str, str], dict[str, Any]], entities: list[dict[str, Any]]) -> None:
+    """Each entity once (a dataset shared by versions, an endpoint reused by deployments)."""
+    for entity in entities:
+        found.setdefault((entity["typeName"], entity["attributes"]["qualifiedName"]), entity)
 
 
 def atlas_export(catalog: Catalog) -> dict[str, Any]:

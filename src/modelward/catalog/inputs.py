@@ -115,7 +115,11 @@ PathSegment = Annotated[str, AfterValidator(_path_segment)]
 
 
 class VersionInfo(_Frozen):
-    """One version's artifact and provenance, as read from its (signed) package."""
+    """One version's artifact, provenance and ownership, as read from its (signed) package.
+
+    ``owner`` and ``line_of_business`` belong to this version; left empty, they are the model's
+    (as ``register_version`` leaves it) at registration time.
+    """
 
     version: PathSegment = Field(min_length=1, max_length=100)
     artifact_uri: str = Field(default="", max_length=1000)
@@ -128,6 +132,8 @@ class VersionInfo(_Frozen):
     code_commit: str = Field(default="", max_length=100)
     metrics: dict[str, Any] = Field(default_factory=dict)
     registry_url: str = Field(default="", max_length=1000)
+    owner: str = Field(default="", max_length=200)
+    line_of_business: str = Field(default="", max_length=200)
 
     @field_validator("manifest", "metrics")
     @classmethod

@@ -114,7 +114,8 @@ def _dataset(session: Session, ref: DatasetRef) -> s.Dataset:
 
 def _version_summary(row: s.ModelVersion) -> dict[str, Any]:
     return {"artifact_uri": row.artifact_uri, "artifact_digest": row.artifact_digest,
-            "signing_key_id": row.signing_key_id, "stage": row.stage,
+            "signing_key_id": row.signing_key_id, "stage": row.stage, "owner": row.owner,
+            "line_of_business": row.line_of_business,
             "datasets": [f"{d.name}@{d.digest}" for d in row.datasets],
             "code": f"{row.code_repository}@{row.code_commit}"}
 
@@ -125,7 +126,9 @@ def register_version(catalog: Catalog, *, model: ModelInfo, version: VersionInfo
 
     The same version with the same artifact digest again is a no-op (``False``); with another
     digest it raises ``Conflict``. A new model is created; an existing one gets the attributes that
-    ``model`` gives (non-empty ones), with an audit event when they change.
+    ``model`` gives (non-empty ones), with an audit event when they change. The version keeps its
+    own owner and line of business (``version``'s, else the model's as this call leaves it): a
+    later registration changes the model's, never an older version's.
     """
     with catalog.write() as session:
         row = session.scalar(select(s.Model).where(s.Model.qualified_name == model.qualified_name))
@@ -152,6 +155,8 @@ def _same_bytes(existing: s.ModelVersion, version: VersionInfo, name: str) -> No
 def _insert_version(session: Session, model: s.Model, info: VersionInfo, actor: str) -> s.ModelVersion:
     fields = info.model_dump(exclude={"datasets"})
     datasets = [_dataset(session, ref) for ref in dict.fromkeys(info.datasets)]
+    fields["owner"] = info.owner or model.owner
+    fields["line_of_business"] = info.line_of_business or model.line_of_business
     row = s.ModelVersion(model_id=model.id, stage=Stage.REGISTERED.value, created_by=actor, created_at=now(),
                          **fields)
     session.add(row)

@@ -75,7 +75,11 @@ class VersionDataset(Base):
 
 
 class ModelVersion(Base):
-    """One registered version of a model: its artifact, provenance and stage."""
+    """One registered version of a model: its artifact, provenance, ownership and stage.
+
+    ``owner`` and ``line_of_business`` are the version's own (from its manifest and registration); the
+    model row holds the latest registration's, so registering a new version never changes an old one.
+    """
 
     __tablename__ = "model_versions"
     __table_args__ = (
@@ -96,6 +100,8 @@ class ModelVersion(Base):
     code_commit: Mapped[str] = mapped_column(String(100), default="")
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     registry_url: Mapped[str] = mapped_column(String(1000), default="")
+    owner: Mapped[str] = mapped_column(String(200), default="", index=True)  # this version's, as registered
+    line_of_business: Mapped[str] = mapped_column(String(200), default="", index=True)
     stage: Mapped[str] = mapped_column(String(20), default="registered")
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(index=True)

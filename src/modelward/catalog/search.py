@@ -2,7 +2,9 @@
 
 Full text covers a model's qualified name, display name, description, tags and README: FTS5 with
 bm25 ranking on SQLite, a weighted ``tsvector`` with ``ts_rank`` on PostgreSQL. Every word of the
-query must match (as a prefix); filters narrow by model, version and deployment attributes.
+query must match (as a prefix); filters narrow by model, version and deployment attributes. Owner
+and line of business are each version's own (a version registered under another owner is found
+under that one).
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ def _full_text(session: Session, base: Select[Any],
 
 def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
-    for column, value in ((s.Model.owner, query.owner), (s.Model.line_of_business, query.line_of_business),
+    for column, value in ((s.ModelVersion.owner, query.owner),
+                          (s.ModelVersion.line_of_business, query.line_of_business),
                           (s.Model.model_type, query.model_type), (s.Model.project, query.project),
                           (s.ModelVersion.stage, query.stage)):
         if value is not None:
@@ -167,7 +170,7 @@ def _hits(session: Session, ranked: list[tuple[int, float]]) -> list[SearchHit]:
 
 def _hit(version: s.ModelVersion, model: s.Model, score: float) -> SearchHit:
     return SearchHit(model=model.qualified_name, version=version.version, display_name=model.display_name,
-                     description=model.description, model_type=model.model_type, owner=model.owner,
-                     line_of_business=model.line_of_business, project=model.project, tags=list(model.tags),
+                     description=model.description, model_type=model.model_type, owner=version.owner,
+                     line_of_business=version.line_of_business, project=model.project, tags=list(model.tags),
                      stage=version.stage, artifact_uri=version.artifact_uri,
                      created_at=utc(version.created_at), score=round(score, 6))

@@ -67,7 +67,10 @@ class DeploymentView(_View):
 
 
 class VersionView(_View):
-    """A model version with its provenance (and, from ``get_version``, every deployment)."""
+    """A model version with its provenance (and, from ``get_version``, every deployment).
+
+    ``owner`` and ``line_of_business`` are the version's own; ``project`` and ``model_type`` the model's.
+    """
 
     model: str
     version: str
@@ -126,7 +129,7 @@ def attempt_view(row: s.DeploymentAttempt) -> DeploymentView:
 
 def version_view(row: s.ModelVersion, deployments: list[s.Deployment] | None = None,
                  *, with_manifest: bool = False) -> VersionView:
-    """The view of a version row, with its model's ownership and optionally its deployments."""
+    """The view of a version row (its own owner and line of business), optionally with its deployments."""
     name = row.model.qualified_name
     return VersionView(
         model=name, version=row.version, artifact_uri=row.artifact_uri,
@@ -135,8 +138,8 @@ def version_view(row: s.ModelVersion, deployments: list[s.Deployment] | None = N
         datasets=[DatasetRef(name=d.name, uri=d.uri, digest=d.digest) for d in row.datasets],
         code_repository=row.code_repository, code_commit=row.code_commit, metrics=dict(row.metrics),
         registry_url=row.registry_url, stage=row.stage, created_by=row.created_by,
-        created_at=utc(row.created_at), owner=row.model.owner,
-        line_of_business=row.model.line_of_business, project=row.model.project,
+        created_at=utc(row.created_at), owner=row.owner,
+        line_of_business=row.line_of_business, project=row.model.project,
         model_type=row.model.model_type, manifest=dict(row.manifest) if with_manifest else {},
         deployments=[deployment_view(d, name, row.version) for d in deployments or []],
     )

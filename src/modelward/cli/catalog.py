@@ -63,13 +63,16 @@ def show(ref: Annotated[str, typer.Argument(help="MODEL or MODEL@VERSION.")], ur
          as_json: JsonOpt = False) -> None:
     """Everything about a model, or a version: artifact, key, owner, datasets, code, every deployment."""
     catalog = _open(url)
-    if "@" not in ref:
-        detail = c.get_model(catalog, name=ref)
-        _print_json(detail) if as_json else _out(_model_text(detail))
-        return
-    name, version = c.parse_ref(ref)
-    view = c.get_version(catalog, name=name, version=version)
-    _print_json(view) if as_json else _out(_version_text(view))
+    try:
+        if "@" not in ref:
+            detail = c.get_model(catalog, name=ref)
+            _print_json(detail) if as_json else _out(_model_text(detail))
+            return
+        name, version = c.parse_ref(ref)
+        view = c.get_version(catalog, name=name, version=version)
+        _print_json(view) if as_json else _out(_version_text(view))
+    finally:
+        catalog.dispose()  # no pooled connection left for the garbage collector (PostgreSQL warns)
 
 
 def _model_text(detail: c.ModelDetail) -> str:
@@ -77,8 +80,8 @@ def _model_text(detail: c.ModelDetail) -> str:
     lines = [f"{m.qualified_name}  ({m.display_name or '-'})", f"  type {m.model_type or '-'}  owner "
              f"{m.owner or '-'}  line of business {m.line_of_business or '-'}  project {m.project or '-'}",
              f"  tags {', '.join(m.tags) or '-'}", f"  {m.description}" if m.description else "", "versions"]
-    lines += [f"  {v.version:<12} {v.stage:<11} {v.created_at:%Y-%m-%d %H:%M}  {v.artifact_uri}"
-              for v in detail.versions]
+    lines += [f"  {v.version:<12} {v.stage:<11} {v.created_at:%Y-%m-%d %H:%M}  "
+              f"{v.owner or '-'}/{v.line_of_business or '-'}  {v.artifact_uri}" for v in detail.versions]
     return "\n".join(line for line in lines if line)
 
 
@@ -284,7 +287,6 @@ def register_cmd(
     package: Annotated[Path, typer.Argument(help="A package (.zip or folder) built by modelward.")],
     keyring: Annotated[Path | None, typer.Option(help="Trusted keys (default: $MODELWARD_KEYRING, else "
                                                       "<data dir>/keyring, when it exists).")] = None,
-    artifact_uri: Annotated[str | None, typer.Option(help="Where the package is stored (default: its path).")] = None,
     registry_url: Annotated[str, typer.Option(help="The model registry location of its artifacts.")] = "",
     description: Annotated[str, typer.Option()] = "", model_type: Annotated[str, typer.Option("--type")] = "",
     lob: Annotated[str, typer.Option("--lob", help="Line of business.")] = "",
@@ -293,8 +295,12 @@ def register_cmd(
     readme: Annotated[Path | None, typer.Option(help="A README file for the model.")] = None,
     url: UrlOpt = None, actor: ActorOpt = None,
 ) -> None:
-    """Register a signed package in the catalog (verified when a keyring is configured)."""
-    from modelward.artifacts import Keyring
+    """Register a signed package in the catalog (verified when a keyring is configured).
+
+    The package is copied into the artifact store (``MODELWARD_STORE_URL``, default the data dir's
+    ``store``) under its content address; the catalog records that copy, not the path given.
+    """
+    from modelward.artifacts import Keyring, open_store
     from modelward.services.registration import ModelDetails, register_package
 
     settings = load_settings(**({"catalog_url": url} if url else {}))
@@ -303,14 +309,14 @@ def register_cmd(
     details = ModelDetails(description=description, model_type=model_type, line_of_business=lob,
                            project=project, owner=owner, tags=tuple(tag or ()),
                            readme=_read_text(readme) if readme else "")
-    result = register_package(c.open_from_settings(settings), package, actor=_actor(actor),
+    store = open_store(settings.resolved_store_url(), endpoint_url=settings.s3_endpoint_url)
+    result = register_package(c.open_from_settings(settings), package, actor=_actor(actor), store=store,
                               keyring=Keyring.load(ring_path) if ring_path else None, details=details,
-                              artifact_uri=artifact_uri, registry_url=registry_url,
-                              allow_unsigned=settings.allow_unsigned)
+                              registry_url=registry_url, allow_unsigned=settings.allow_unsigned)
     v = result.version
     state = "registered" if result.created else "already registered (same bytes): nothing changed"
     check = f"signature verified (key {v.signing_key_id})" if result.verified else "signature NOT checked"
-    _out(f"{v.model}@{v.version} {state}; {check}; digest {v.artifact_digest}")
+    _out(f"{v.model}@{v.version} {state}; {check}; digest {v.artifact_digest}; stored at {v.artifact_uri}")
 
 
 def _read_text(path: Path) -> str:

@@ -136,7 +136,7 @@ def deploy(
     keyring: KeyringOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Deploy a signed package: stage, verify, register, validate, serve, record."""
+    """Deploy a signed package: stage, verify, validate, register, serve, record."""
     spec = _spec(deployment, {"package": package, "target": target, "environment": environment, "name": name,
                               "qualified_name": model, "class_path": class_path, "version": version,
                               "port": port})

@@ -1,8 +1,9 @@
 """The steps of a deployment, each a function of an ``Attempt`` that aggregates metadata as it goes.
 
-stage (fetch the package) → verify (signature, keyring, every file) → register (content-addressed
-copy in the registry store, version in the catalog) → validate (known cases, policy tests) → serve
-(local process, or manifests and ``kubectl apply``) → record (the catalog's Deployment).
+stage (fetch the package) → verify (signature, keyring, every file) → validate (the model loads and
+reports the manifest's version, known cases, policy tests) → register (content-addressed copy in
+the registry store, version in the catalog, stage ``validated``) → serve (local process, or
+manifests and ``kubectl apply``) → record (the catalog's Deployment).
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ from modelward import artifacts
 from modelward import catalog as cat
 from modelward.deploy import DeploymentSpec, RenderInputs, policy_digest, read_policies, render, service_config
 from modelward.deploy import to_files as manifest_files
-from modelward.errors import ConfigurationError, ModelwardError, PackageFormatError, TargetError, ValidationFailed
+from modelward.errors import (
+    ConfigurationError,
+    ModelwardError,
+    PackageFormatError,
+    TargetError,
+    ValidationFailed,
+    VersionMismatch,
+)
 from modelward.services.config import ModelConfig
 from modelward.services.deploy_validate import parse_cases, run_cases
 from modelward.services.loader import build_model, extend_python_path
-from modelward.services.registration import recordable, version_info
+from modelward.services.registration import recordable, store_package, version_info
 from modelward.settings import Settings
 
 
@@ -135,20 +143,21 @@ def verify(attempt: Attempt, settings: Settings, keyring: Any) -> str:
 # --- register --------------------------------------------------------------------------------
 
 
-def registry_key(digest: str) -> str:
-    """Content address of a package in the registry store."""
-    return f"sha256/{digest.removeprefix('sha256:')}.zip"
-
-
 def register(attempt: Attempt, settings: Settings, catalog: Any) -> str:
-    """Copy the package to the registry store (once per digest) and register its version."""
+    """Copy the package to the registry store (once per digest), register its version, mark it validated.
+
+    Runs after ``validate``: a package refused at verify or validate never gets a version row.
+    """
     assert attempt.staged is not None
     store = artifacts.open_store(settings.resolved_store_url(), endpoint_url=settings.s3_endpoint_url)
-    key = registry_key(attempt.digest)
-    attempt.registered_uri = store.put(attempt.staged, key)
     manifest = attempt.package.manifest
-    cat.register_version(catalog, model=_model_info(attempt, manifest), version=_version_info(attempt),
-                         actor=attempt.actor)
+    model = _model_info(attempt, manifest)
+    attempt.registered_uri = store_package(catalog, store, attempt.staged, digest=attempt.digest,
+                                           name=attempt.model, version=attempt.version)
+    view, _ = cat.register_version(catalog, model=model, version=_version_info(attempt), actor=attempt.actor)
+    if view.stage == cat.Stage.REGISTERED.value:  # its known cases and policy tests passed in this attempt
+        cat.set_stage(catalog, model=attempt.model, version=attempt.version, stage=cat.Stage.VALIDATED,
+                      actor=attempt.actor)
     return attempt.registered_uri
 
 
@@ -180,9 +189,23 @@ def model_env(attempt: Attempt) -> dict[str, str]:
 
     ``MODEL_POLICIES`` is this deployment's own copy of its policy files (``<folder>/policies``), so a
     later edit of the source folder does not change what a running deployment enforces.
+    ``MODEL_PACKAGE`` is the registered store copy; while validating (before registering) it is the
+    staged copy, the same verified bytes.
     """
-    return {"MODEL_FILES": str(attempt.files), "MODEL_PACKAGE": attempt.registered_uri,
+    package = attempt.registered_uri or (attempt.staged.resolve().as_uri() if attempt.staged else "")
+    return {"MODEL_FILES": str(attempt.files), "MODEL_PACKAGE": package,
             "MODEL_VERSION": attempt.version, "MODEL_POLICIES": str(attempt.folder / "policies")}
+
+
+def discard_payload(attempt: Attempt) -> None:
+    """Remove what a failed attempt unpacked or fetched: the extracted ``files/`` and ``staged.zip``.
+
+    What stays is the evidence: ``steps.json`` (each step's outcome; stage's detail names the
+    package's digest), the journal entry (with the digest and size) and any server log.
+    """
+    shutil.rmtree(attempt.files, ignore_errors=True)
+    if attempt.staged is not None:
+        attempt.staged.unlink(missing_ok=True)
 
 
 def snapshot_policies(attempt: Attempt) -> None:
@@ -194,14 +217,37 @@ def snapshot_policies(attempt: Attempt) -> None:
 
 
 def validate(attempt: Attempt) -> str:
-    """Run the model on the known cases, then the policy tests; the first failure stops everything."""
+    """Load the model (it must report the manifest's version), run it on the known cases, then the
+    policy tests; the first failure stops everything."""
     extract(attempt)
     cases, where = _known_cases(attempt)
     model = _build_plain_model(attempt)
+    check_version(model, attempt.version)
     attempt.cases = run_cases(model, cases, where).cases
     attempt.policies = read_policies(attempt.spec)
     attempt.policy_tests = _policy_tests(attempt)
     return f"{attempt.cases} known cases match, {attempt.policy_tests} policy tests pass"
+
+
+def check_version(model: Any, manifest_version: str) -> None:
+    """``ValidationFailed`` unless the loaded model reports the version its signed manifest names.
+
+    What is served must be what the catalog records: a model whose ``version`` is fixed in its
+    class or configuration (rather than ``${MODEL_VERSION}``) would otherwise be recorded, and
+    served, as a version it is not.
+    """
+    try:
+        reported = model.version
+    except Exception as exc:  # a model's own property: anything may go wrong in it
+        raise ValidationFailed(f"the model's version cannot be read after loading: {type(exc).__name__}: "
+                               f"{exc}") from None
+    if str(reported) != manifest_version:
+        raise VersionMismatch(
+            f"version mismatch: the package's manifest says version {manifest_version}, the loaded model "
+            f"reports version {str(reported)!r} (model.version); a package is not deployed as a version it "
+            "does not serve. Let the model report the manifest's version (e.g. configuration "
+            "`version: ${MODEL_VERSION}`) or build the package with the version the model reports.",
+            expected=manifest_version, actual=str(reported))
 
 
 def _known_cases(attempt: Attempt) -> tuple[list[Any], str]:

@@ -6,9 +6,12 @@ step stops the run with a typed error, leaves what was serving untouched, and is
 ``failed`` Deployment when the catalog knows the version, else as a failed attempt (model, claimed
 version, package, step, reason) in the catalog, and always in ``attempts.jsonl``.
 
-Registering comes before validating so that a failed validation can be recorded against the
-(verified, signed) version; the version only reaches the ``validated`` stage — the one
-``promote`` requires — when its known cases and policy tests pass.
+Validating comes before registering: a package refused at verify or validate (a bad signature, a
+model that reports another version than its manifest, a known case that does not match) never gets
+a version row, and its extracted files and staged copy are removed; it is recorded as a failed
+attempt naming the package (and its digest in ``attempts.jsonl``). A registered version starts at
+the ``validated`` stage — the one ``promote`` requires — because it only gets there once its
+known cases and policy tests passed.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from modelward.services.local_target import LocalTarget, Running, is_our_server,
 from modelward.settings import Settings
 
 Progress = Callable[[StepReport], None]
-STEPS = ("stage", "verify", "register", "validate", "serve", "record")
+STEPS = ("stage", "verify", "validate", "register", "serve", "record")
 PROMOTABLE = {cat.Stage.VALIDATED.value, cat.Stage.STAGING.value, cat.Stage.PRODUCTION.value}
 
 
@@ -107,8 +110,8 @@ class Orchestrator:
              output: Path | None) -> Path | None:
         self._step(done, "stage", lambda: steps.stage(attempt, self.settings))
         self._step(done, "verify", lambda: steps.verify(attempt, self.settings, self.keyring))
+        self._step(done, "validate", lambda: steps.validate(attempt))
         self._step(done, "register", lambda: steps.register(attempt, self.settings, self.catalog))
-        self._step(done, "validate", lambda: self._validate(attempt))
         if attempt.spec.target == "local":
             self._step(done, "serve", lambda: self._serve_local(attempt))
             return None
@@ -130,14 +133,6 @@ class Orchestrator:
         done.append(StepReport(name, True, time.perf_counter() - started, str(detail)))
         self.progress(done[-1])
         return result
-
-    def _validate(self, attempt: steps.Attempt) -> str:
-        detail = steps.validate(attempt)
-        view = cat.get_version(self.catalog, name=attempt.model, version=attempt.version)
-        if view.stage == cat.Stage.REGISTERED.value:
-            cat.set_stage(self.catalog, model=attempt.model, version=attempt.version,
-                          stage=cat.Stage.VALIDATED, actor=self.actor)
-        return detail
 
     def _serve_local(self, attempt: steps.Attempt) -> str:
         config = steps.write_service_config(attempt)
@@ -229,9 +224,15 @@ class Orchestrator:
 
     def _fail(self, attempt: steps.Attempt, done: list[StepReport], exc: ModelwardError,
               step: str | None = None) -> None:
-        """Undo what the attempt started, then record the failure where it can be recorded."""
+        """Undo what the attempt started, then record the failure where it can be recorded.
+
+        The attempt's extracted files and staged package are removed (nothing serves from them);
+        the journal keeps the package's digest and size as evidence.
+        """
         if attempt.running is not None:
             self.target.stop(attempt.running)
+        size = attempt.staged.stat().st_size if attempt.staged is not None and attempt.staged.is_file() else 0
+        steps.discard_payload(attempt)
         if attempt.handed_over is not None:  # the old server gave up its port to this attempt: it serves again
             try:
                 self._restart(attempt.handed_over)
@@ -245,7 +246,8 @@ class Orchestrator:
             recorded = f"journal only (catalog: {record_error.message})"
         self.state.journal_failure(deployment_id=attempt.deployment_id, model=attempt.model,
                                    version=attempt.version, step=step, error=exc, recorded=recorded,
-                                   actor=self.actor, target=attempt.spec.target)
+                                   actor=self.actor, target=attempt.spec.target, package=attempt.spec.package or "",
+                                   package_digest=attempt.digest, package_bytes=str(size))
 
     def _record_failure(self, attempt: steps.Attempt, step: str, reason: str) -> str:
         """A ``failed`` deployment of a registered version, else a failed attempt naming the package."""
