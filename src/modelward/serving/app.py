@@ -30,9 +30,11 @@ from modelward.services.dataplane import DataPlane, endpoint_metadata, load_into
 from modelward.services.handoff import ThreadHandoff
 from modelward.services.loader import build_models
 from modelward.serving import health, metrics_routes
-from modelward.serving.errors import JSON, error_response, plain_error
+from modelward.serving.errors import JSON, error_response, plain_error, validation_error
+from modelward.serving.limits import BodyLimits
 from modelward.serving.openapi import build_openapi
 from modelward.serving.predict import PredictionEndpoint, ServiceApp, internal_error
+from modelward.serving.shutdown import Draining
 from modelward.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,8 @@ def create_app(
     app.state.plane = plane
     app.state.settings = settings
     app.state.service_config = service
+    app.state.draining = Draining()
+    app.body_limits = BodyLimits(settings.max_body_bytes, settings.body_timeout)
     _add_error_handlers(app)
     _add_routes(app, plane, settings, threads)
     _mount_catalog(app, settings)
@@ -125,8 +129,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def invalid(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        problems = [f"{dotted(err['loc'])}: {err['msg']}" for err in exc.errors()]
-        return plain_error(422, "ValidationError", "; ".join(problems) or "invalid request")
+        return validation_error((dotted(err["loc"]), str(err["msg"])) for err in exc.errors())
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         return internal_error()
@@ -156,7 +159,8 @@ def _add_routes(app: ServiceApp, plane: DataPlane, settings: Settings, threads: 
     app.router.add_route("/api/models/{qualified_name}/metadata", metadata, methods=["GET"],
                          include_in_schema=False)
     for action, batch in (("prediction", False), ("predictions", True)):
-        endpoint = PredictionEndpoint(plane, settings.max_body_bytes, threads, batch=batch)
+        endpoint = PredictionEndpoint(plane, settings.max_body_bytes, threads, batch=batch,
+                                      timeout=settings.body_timeout)
         app.prediction_endpoints[action] = endpoint
         app.router.routes.append(Route(f"/api/models/{{qualified_name}}/{action}", endpoint, methods=["POST"],
                                        include_in_schema=False))

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelward.errors import ModelwardError, PayloadTooLarge, RequestError, UnsupportedMediaType
 from modelward.model.context import request_id
@@ -22,6 +22,7 @@ from modelward.services.dataplane import Answer, DataPlane, ModelEndpoint
 from modelward.services.handoff import ThreadHandoff
 from modelward.serving import health
 from modelward.serving.errors import error_response, plain_error
+from modelward.serving.limits import BodyLimit, BodyLimits, Disconnected, read_body
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,12 @@ class ServiceApp(FastAPI):
     Starlette's middleware stack and route table (about half of the framework's cost of a small
     prediction), while nothing would happen there: no middleware was added, no ``root_path`` is set
     and FastAPI's OpenTelemetry instrumentation is off. The endpoint is the same ASGI app that the
-    router calls otherwise, and it answers every error itself, so both paths answer alike.
+    router calls otherwise, and it answers every error itself, so both paths answer alike. Every
+    other request passes ``BodyLimit`` first when ``body_limits`` is set (the endpoint applies the
+    same limits itself).
     """
+
+    body_limits: BodyLimits | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -48,6 +53,10 @@ class ServiceApp(FastAPI):
             await super().__call__(scope, receive, send)
         else:
             await endpoint(scope, receive, send)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.body_limits is None else BodyLimit(stack, self.body_limits)
 
     def _direct(self, scope: Scope) -> PredictionEndpoint | None:
         if scope["type"] != "http" or scope["method"] != "POST" or self.user_middleware or self.root_path:
@@ -76,10 +85,6 @@ _MODELS_PREFIX = "/api/models/"
 _WANTED_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding", b"x-request-id"})
 
 
-class _Disconnected(Exception):
-    """The client went away before the request body arrived."""
-
-
 class PredictionEndpoint:
     """``POST /api/models/{qualified_name}/prediction`` (or ``predictions``) as a raw ASGI app.
 
@@ -87,9 +92,11 @@ class PredictionEndpoint:
     thread of ``threads`` with the request's context (its request id) copied along.
     """
 
-    def __init__(self, plane: DataPlane, limit: int, threads: ThreadHandoff, *, batch: bool) -> None:
+    def __init__(self, plane: DataPlane, limit: int, threads: ThreadHandoff, *, batch: bool,
+                 timeout: float | None = None) -> None:
         self.plane = plane
         self.limit = limit
+        self.timeout = timeout
         self.threads = threads
         self.batch = batch
         self.waiting = 0  # predictions handed to threads and not answered yet (event-loop state only)
@@ -101,7 +108,7 @@ class PredictionEndpoint:
         answer: Answer | Response
         try:
             answer = await self._answer(scope, receive, headers)
-        except _Disconnected:
+        except Disconnected:
             return
         except ModelwardError as exc:
             answer = error_response(exc)
@@ -123,7 +130,7 @@ class PredictionEndpoint:
         if not plane.status.started:
             return plain_error(503, "ServiceUnavailable", health.startup_reason(plane))
         endpoint = plane.endpoint(scope["path_params"]["qualified_name"], for_prediction=True)
-        body = await receive_body(receive, headers, self.limit)
+        body = await receive_body(receive, headers, self.limit, self.timeout)
         if self.batch:
             return await self._run(endpoint, DataPlane.run_many, plane.parse_batch(endpoint, body))
         return await self._run(endpoint, DataPlane.run_one, plane.parse_one(endpoint, body))
@@ -187,21 +194,9 @@ def check_content(content_type: str, declared: str | None, limit: int, encoding:
             raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limit} bytes")
 
 
-async def receive_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
-    """The request body from ASGI messages, checked as ``check_content`` says and never over ``limit``."""
+async def receive_body(receive: Receive, headers: dict[bytes, str], limit: int,
+                       timeout: float | None = None) -> bytes:
+    """The request body, checked as ``check_content`` says, never over ``limit``, within ``timeout`` s."""
     check_content(headers.get(b"content-type", ""), headers.get(b"content-length"), limit,
                   headers.get(b"content-encoding"))
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return await read_body(receive, limit, timeout)
