@@ -194,3 +194,34 @@ def test_long_values_in_a_schema_error_are_clipped(served: tuple[Server, str]) -
     answer = httpx.post(server.url + PREDICTION, content=body, headers=JSON_HEADERS, timeout=30)
     assert 400 <= answer.status_code < 500
     assert len(answer.content) < SMALL, len(answer.content)
+
+
+def test_read_body_times_out_only_the_stalled_read() -> None:
+    """In process: the shared watchdog times out a stalled read, leaves a complete one alone and
+    lets an outside cancellation stay a cancellation."""
+    import asyncio
+
+    from modelward.errors import RequestTimeout
+    from modelward.serving.limits import read_body
+
+    async def stalled() -> dict[str, object]:
+        await asyncio.sleep(60)
+        return {}
+
+    async def complete() -> dict[str, object]:
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def scenario() -> tuple[object, ...]:
+        slow = asyncio.create_task(read_body(stalled, 100, 0.3))
+        fast = asyncio.create_task(read_body(complete, 100, 0.3))
+        outside = asyncio.create_task(read_body(stalled, 100, 30))
+        await asyncio.sleep(0.1)
+        outside.cancel()
+        return tuple(await asyncio.gather(slow, fast, outside, return_exceptions=True))
+
+    started = time.monotonic()
+    slow, fast, outside = asyncio.run(scenario())
+    assert isinstance(slow, RequestTimeout) and fast == b"{}"
+    assert isinstance(outside, asyncio.CancelledError)
+    assert 0.3 <= time.monotonic() - started < 1.5

@@ -13,7 +13,9 @@ or stalled body. Both answer 413 or 408 with ``Connection: close``.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -55,23 +57,63 @@ async def read_body(receive: Receive, limit: int, timeout: float | None) -> byte
     task = asyncio.current_task()
     if timeout is None or task is None:
         return await _read(receive, limit)
-    # a bare timer, not asyncio.timeout(): a quarter of its cost on the prediction fast path
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()
-
-    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    watchdog = _watchdog(task.get_loop())
+    read = watchdog.start(task, timeout)
     try:
         return await _read(receive, limit)
     except asyncio.CancelledError:
-        if expired and task.uncancel() == 0:
+        if read.expired and task.uncancel() == 0:
             raise RequestTimeout(f"the request body did not arrive within {timeout:g} seconds") from None
         raise
     finally:
-        timer.cancel()
+        watchdog.reads.pop(task, None)
+
+
+class _Read:
+    __slots__ = ("deadline", "expired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = False
+
+
+class _Watchdog:
+    """One timer per event loop, not one per request: every ``TICK`` seconds it cancels the body
+    reads that are past their deadline (a timer per request cost about 7 us per prediction)."""
+
+    TICK = 0.25
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.reads: dict[asyncio.Task[Any], _Read] = {}
+        self.armed = False
+
+    def start(self, task: asyncio.Task[Any], timeout: float) -> _Read:
+        read = self.reads[task] = _Read(self.loop.time() + timeout)
+        if not self.armed:
+            self.armed = True
+            self.loop.call_later(self.TICK, self.check)
+        return read
+
+    def check(self) -> None:
+        now = self.loop.time()
+        for task, read in list(self.reads.items()):
+            if read.deadline <= now and not read.expired:
+                read.expired = True
+                task.cancel()
+        self.armed = bool(self.reads)
+        if self.armed:
+            self.loop.call_later(self.TICK, self.check)
+
+
+_WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
+
+
+def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
+    found = _WATCHDOGS.get(loop)
+    if found is None:
+        found = _WATCHDOGS[loop] = _Watchdog(loop)
+    return found
 
 
 async def _read(receive: Receive, limit: int) -> bytes:
