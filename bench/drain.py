@@ -115,7 +115,7 @@ def main() -> int:
         try:
             wait_ready(url, process)
             outcomes, budget, lock = Counter[str](), [args.requests], threading.Lock()
-            refusing = threading.Event()
+            refusing, said_503 = threading.Event(), [False]
 
             def client() -> None:
                 while not refusing.is_set():
@@ -134,6 +134,7 @@ def main() -> int:
                     except httpx.TransportError:
                         status = 0
                     if status != 200:
+                        said_503[0] = status == 503
                         refusing.set()
                         return
                     time.sleep(0.05)
@@ -163,11 +164,11 @@ def main() -> int:
           f"{args.after:g} s, delay {args.delay:g} s, grace {args.grace:g} s")
     print(f"accepted {accepted}  200 {outcomes['200']}  other {accepted - outcomes['200'] - cut}  "
           f"refused {outcomes['refused']}  cut {cut}")
-    print(f"readiness 503 seen: {refusing.is_set()}; exit code {code} after {took:.2f} s; "
+    print(f"readiness answered 503 before the port closed: {said_503[0]}; exit code {code} after {took:.2f} s; "
           f"'Cancel' in log: {'Cancel' in log}")
     if cut:
         print("cut:", {k: n for k, n in outcomes.items() if k.startswith("cut")})
-    return 0 if cut == 0 and code == 0 and refusing.is_set() else 1
+    return 0 if cut == 0 and code == 0 and said_503[0] else 1
 
 
 if __name__ == "__main__":
