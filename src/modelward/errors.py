@@ -14,6 +14,7 @@ them into a one-line message and a non-zero exit.
     │   └── FeedbackUnavailable       feedback could not be recorded durably (nothing was learned)
     ├── RequestError                  a malformed request (bad JSON, duplicate keys, NaN, size)
     │   ├── PayloadTooLarge
+    │   ├── RequestTimeout            the body did not arrive within the body timeout
     │   └── UnsupportedMediaType
     ├── PolicyError
     │   ├── PolicyDenied              the policy said no (carries the Decision)
@@ -100,6 +101,10 @@ class RequestError(ModelwardError):
 
 class PayloadTooLarge(RequestError):
     """The request body is larger than the configured limit."""
+
+
+class RequestTimeout(RequestError):
+    """The request body did not arrive completely within the configured time."""
 
 
 class UnsupportedMediaType(RequestError):
@@ -246,6 +251,7 @@ __all__ = [
     "PolicyUnavailable",
     "PredictionError",
     "RequestError",
+    "RequestTimeout",
     "SchemaValidationError",
     "SignatureInvalid",
     "StoreError",

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", description="Log level of the service.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="Largest request body accepted.")
     access_log: bool = Field(default=False, description="Log one line per HTTP request.")
+    body_timeout: float = Field(default=30.0, gt=0, description="Seconds a request body may take to arrive "
+                                                               "in full (408 after).")
+    keep_alive: int = Field(default=5, ge=1, description="Seconds an idle keep-alive connection stays open.")
+    shutdown_grace: float = Field(default=25.0, ge=0, description="Seconds in-flight requests get to finish "
+                                                                 "after SIGTERM.")
+    shutdown_delay: float = Field(default=0.0, ge=0, description="Seconds to keep serving, readiness 503, "
+                                                                "after SIGTERM (load balancers).")
 
     catalog_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the catalog; default: SQLite file in data_dir."

@@ -79,15 +79,19 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--workers", "0"]) == 2
 
 
-def test_port_in_use_exits_non_zero(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "svc.yaml", DECORATED)
+@pytest.mark.parametrize("command", [["serve"], ["catalog", "serve"]], ids=["serve", "catalog-serve"])
+def test_port_in_use_is_one_line_and_exit_1(tmp_path: Path, command: list[str]) -> None:
+    args = [*command, *([str(write_config(tmp_path / "svc.yaml", DECORATED))] if command == ["serve"] else [])]
     port = free_port()
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", port))
         holder.listen()
-        result = run("serve", str(config), "--port", str(port), timeout=60)
-    assert result.returncode != 0
-    assert "address already in use" in (result.stderr + result.stdout).lower()
+        result = subprocess.run([MODELWARD, *args, "--port", str(port)], capture_output=True, text=True,
+                                env=child_env(MODELWARD_DATA_DIR=str(tmp_path / "data")), timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (f"error: port {port} on 127.0.0.1 is in use (another process listens there); "
+                             "stop it or choose another port with --port or MODELWARD_PORT\n")
 
 
 @pytest.mark.parametrize("command", ["serve", "openapi", "check"])

@@ -68,4 +68,5 @@ def test_unsigned_parameters_are_refused_by_default(trained: dict[str, Path], se
     server = serve(EXAMPLES / "insurance_charges" / "rest_config.yaml", env=child_env(INSURANCE_MODEL_PATH=str(model)))
     answer = wait_started(server.url)
     assert answer.status_code == 503
-    assert "refusing to load unsigned model parameters" in answer.json()["reason"]
+    assert answer.json()["reason"] == "models failed to load; see the service log"
+    assert "refusing to load unsigned model parameters" in server.output()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -217,6 +218,9 @@ def reading(source: Source, name: str) -> Iterator[BinaryIO]:
     stream = source.open(name)
     try:
         yield stream
+    except zlib.error as exc:
+        raise UnsafeArchive(f"{source.location}: entry '{name}' is corrupt: its compressed data does not "
+                            f"inflate ({exc})") from None
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise UnsafeArchive(f"{source.location}: entry '{name}': {exc} (declared size or CRC lies)") from None
     finally:

@@ -245,14 +245,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Address (default 127.0.
           port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
           url: UrlOpt = None) -> None:
     """Serve only the catalog API (and /api/health)."""
-    import uvicorn
-
-    from modelward.serving.catalog_routes import create_catalog_app
+    from modelward.serving.server import serve_catalog
 
     overrides = {k: v for k, v in {"host": host, "port": port, "catalog_url": url}.items() if v is not None}
-    settings = load_settings(**overrides)
-    uvicorn.run(create_catalog_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=settings.access_log)
+    serve_catalog(load_settings(**overrides))
 
 
 def token_create(role: Annotated[c.Role, typer.Option(help="reader, publisher, deployer or admin.")],

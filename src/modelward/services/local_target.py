@@ -117,6 +117,13 @@ def tail(log: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def load_error(log: Path) -> str | None:
+    """The server log's last 'models failed to load: ...' message."""
+    marker = "models failed to load: "
+    found = [line[line.index(marker):] for line in tail(log, 200).splitlines() if marker in line]
+    return found[-1] if found else None
+
+
 def launch(config: Path, host: str, port: int, log: Path, env: dict[str, str]) -> int:
     """Start ``modelward serve`` detached; return its pid."""
     command = [*SERVE, str(config.resolve()), "--host", host, "--port", str(port)]
@@ -157,8 +164,8 @@ def wait_started(running: Running, timeout: float) -> None:
             if answer.status_code == 200:
                 return
             reason = str(answer.json().get("reason", answer.text)) if answer.content else "503"
-            if "failed to load" in reason:
-                raise TargetError(f"the server did not start: {reason}")
+            if "failed to load" in reason:  # the probe gives no detail to anonymous clients; the log has it
+                raise TargetError(f"the server did not start: {load_error(running.log) or reason}")
         time.sleep(0.1)
     raise TargetError(f"the server did not pass its startup probe within {timeout:g}s: {reason}")
 

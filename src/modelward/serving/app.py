@@ -30,10 +30,12 @@ from modelward.services.dataplane import DataPlane, endpoint_metadata, load_into
 from modelward.services.feedback import JournalFeedbackSink
 from modelward.services.loader import build_models
 from modelward.serving import health, metrics_routes
-from modelward.serving.errors import JSON, error_response, plain_error
+from modelward.serving.errors import JSON, error_response, plain_error, validation_error
 from modelward.serving.feedback import feedback_route
+from modelward.serving.limits import BodyLimits
 from modelward.serving.openapi import build_openapi
 from modelward.serving.predict import PredictionEndpoint, ServiceApp, internal_error
+from modelward.serving.shutdown import Draining
 from modelward.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ def create_app(
     app.state.plane = plane
     app.state.settings = settings
     app.state.service_config = service
+    app.state.draining = Draining()
+    app.body_limits = BodyLimits(settings.max_body_bytes, settings.body_timeout)
     _add_error_handlers(app)
     _add_routes(app, plane, settings)
     _mount_catalog(app, settings)
@@ -124,8 +128,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def invalid(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        problems = [f"{dotted(err['loc'])}: {err['msg']}" for err in exc.errors()]
-        return plain_error(422, "ValidationError", "; ".join(problems) or "invalid request")
+        return validation_error((dotted(err["loc"]), str(err["msg"])) for err in exc.errors())
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         return internal_error()
@@ -155,7 +158,7 @@ def _add_routes(app: ServiceApp, plane: DataPlane, settings: Settings) -> None:
     app.router.add_route("/api/models/{qualified_name}/metadata", metadata, methods=["GET"],
                          include_in_schema=False)
     for action, batch in (("prediction", False), ("predictions", True)):
-        endpoint = PredictionEndpoint(plane, settings.max_body_bytes, batch=batch)
+        endpoint = PredictionEndpoint(plane, settings.max_body_bytes, batch=batch, timeout=settings.body_timeout)
         app.prediction_endpoints[action] = endpoint
         app.router.routes.append(Route(f"/api/models/{{qualified_name}}/{action}", endpoint, methods=["POST"],
                                        include_in_schema=False))

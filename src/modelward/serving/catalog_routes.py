@@ -7,6 +7,7 @@ admin: everything). Domain errors become 401/403/404/409 through ``serving.error
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -17,14 +18,19 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from modelward import catalog as c
 from modelward.catalog.lineage import render_text
 from modelward.errors import ModelwardError, Unauthorized
-from modelward.serving.errors import JSON, error_response, plain_error
+from modelward.serving.errors import JSON, error_response, validation_error
+from modelward.serving.health import is_operator
+from modelward.serving.limits import BodyLimit, BodyLimits
+from modelward.serving.shutdown import Draining
 from modelward.settings import Settings
 
+logger = logging.getLogger(__name__)
 PREFIX = "/api/catalog"
 
 
@@ -233,7 +239,12 @@ def mount(app: FastAPI, settings: Settings) -> None:
 
 
 def create_catalog_app(settings: Settings) -> FastAPI:
-    """An app with only the catalog API and ``/api/health`` (``modelward catalog serve``)."""
+    """An app with only the catalog API and ``/api/health`` (``modelward catalog serve``).
+
+    Every request body is capped and timed by ``BodyLimit`` before a route parses it; ``/api/health``
+    is 503 while the server drains for shutdown or the database cannot be read (the reason in full
+    for operators and in the log only).
+    """
     catalog = c.open_from_settings(settings)
 
     @asynccontextmanager
@@ -242,12 +253,22 @@ def create_catalog_app(settings: Settings) -> FastAPI:
         catalog.dispose()
 
     app = FastAPI(title="modelward catalog", lifespan=lifespan, redirect_slashes=False)
+    app.add_middleware(BodyLimit, limits=BodyLimits(settings.max_body_bytes, settings.body_timeout))
     app.state.catalog = catalog
+    app.state.draining = Draining()
     _error_handlers(app)
 
     @app.get("/api/health", include_in_schema=False)
-    def health() -> Response:
-        c.current_revision(catalog)
+    async def health(request: Request) -> Response:
+        if app.state.draining.active:
+            return _json({"health_status": "NOT_HEALTHY", "reason": "the service is shutting down"}, 503)
+        try:
+            await run_in_threadpool(c.current_revision, catalog)
+        except ModelwardError as exc:
+            logger.error("catalog health: %s", exc.message)
+            reason = exc.message if await is_operator(request) else "the catalog database cannot be read; " \
+                                                                     "see the service log"
+            return _json({"health_status": "NOT_HEALTHY", "reason": reason}, 503)
         return _json({"health_status": "HEALTHY"})
 
     app.include_router(router(catalog, settings))
@@ -261,8 +282,7 @@ def _error_handlers(app: FastAPI) -> None:
 
     async def invalid(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        return plain_error(422, "ValidationError", "; ".join(problems) or "invalid request")
+        return validation_error((".".join(str(p) for p in err["loc"]), str(err["msg"])) for err in exc.errors())
 
     app.add_exception_handler(ModelwardError, domain)
     app.add_exception_handler(RequestValidationError, invalid)

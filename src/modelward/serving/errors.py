@@ -1,12 +1,16 @@
 """The one place where domain errors become HTTP answers (MLServer's pattern).
 
 Every body is ``{"type": <error class>, "messages": [...]}``, the shape rest_model_service uses,
-plus ``"errors"`` with field paths for schema failures. No stack trace ever reaches a client.
+plus ``"errors"`` with field paths for schema failures. No stack trace ever reaches a client, and no
+answer echoes more than a few KiB of the request: a message is cut to ``MAX_MESSAGE`` characters, a
+listed value to ``MAX_VALUE``, and at most ``MAX_ERRORS`` errors are listed, then how many more there were.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import orjson
 from starlette.responses import Response
@@ -18,6 +22,7 @@ logger = logging.getLogger(__name__)
 # most specific first: the first class that matches decides
 STATUS: tuple[tuple[type[e.ModelwardError], int], ...] = (
     (e.PayloadTooLarge, 413),
+    (e.RequestTimeout, 408),
     (e.UnsupportedMediaType, 415),
     (e.RequestError, 400),
     (e.SchemaValidationError, 422),
@@ -37,6 +42,10 @@ STATUS: tuple[tuple[type[e.ModelwardError], int], ...] = (
 )
 
 JSON = "application/json"
+MAX_MESSAGE = 2000  # characters of one message
+MAX_VALUE = 150  # characters of one listed value (a field path, a problem)
+MAX_ERRORS = 10  # errors listed in one answer
+_CLOSE = frozenset({408, 413})  # the rest of the body was not read: the connection cannot be reused
 
 
 def status_for(exc: e.ModelwardError) -> int:
@@ -50,15 +59,57 @@ def status_for(exc: e.ModelwardError) -> int:
 def error_response(exc: e.ModelwardError, status: int | None = None) -> Response:
     """A JSON error answer for a domain error."""
     code = status or status_for(exc)
-    body: dict[str, object] = {"type": type(exc).__name__, "messages": [exc.message]}
+    body: dict[str, object] = {"type": type(exc).__name__, "messages": [clip(exc.message)]}
     if isinstance(exc, e.SchemaValidationError) and exc.errors:
-        body["errors"] = exc.errors
+        body["errors"] = clip_errors(exc.errors)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    if code in _CLOSE:
+        headers = {"Connection": "close"}
     if code >= 500:
-        logger.error("%s: %s", type(exc).__name__, exc.message)
+        logger.error("%s: %s", type(exc).__name__, clip(exc.message, 4 * MAX_MESSAGE))
     return Response(orjson.dumps(body), status_code=code, media_type=JSON, headers=headers)
 
 
 def plain_error(status: int, kind: str, message: str) -> Response:
     """A JSON error answer that has no domain error behind it."""
-    return Response(orjson.dumps({"type": kind, "messages": [message]}), status_code=status, media_type=JSON)
+    return Response(orjson.dumps({"type": kind, "messages": [clip(message)]}), status_code=status,
+                    media_type=JSON, headers={"Connection": "close"} if status in _CLOSE else None)
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def clip_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """At most ``MAX_ERRORS`` errors with clipped values, then one entry counting the rest."""
+    shown = [{str(k)[:50]: _clip_value(v) for k, v in list(err.items())[:10]} for err in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        shown.append({"field": "", "message": f"... and {len(errors) - MAX_ERRORS} more errors",
+                      "type": "truncated"})
+    return shown
+
+
+def _clip_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return clip(value, MAX_VALUE)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return clip(repr(value), MAX_VALUE)
+
+
+def validation_error(problems: Iterable[tuple[str, str]]) -> Response:
+    """422 for request validation failures, as ``field: problem`` lines, clipped like every answer."""
+    listed: list[str] = []
+    size = more = 0
+    for field, problem in problems:
+        if len(listed) < MAX_ERRORS and size < MAX_MESSAGE - 2 * MAX_VALUE - 100:
+            listed.append(f"{clip(field, MAX_VALUE)}: {clip(problem, MAX_VALUE)}")
+            size += len(listed[-1]) + 2
+        else:
+            more += 1
+    if more:
+        listed.append(f"... and {more} more errors")
+    return plain_error(422, "ValidationError", "; ".join(listed) or "invalid request")

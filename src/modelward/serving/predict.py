@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelward.errors import ModelwardError, PayloadTooLarge, RequestError, UnsupportedMediaType
 from modelward.model import PredictionNotAvailable
@@ -23,6 +23,7 @@ from modelward.services.dataplane import DataPlane
 from modelward.services.inference import InferenceRequest
 from modelward.serving import health
 from modelward.serving.errors import error_response, plain_error
+from modelward.serving.limits import BodyLimit, BodyLimits, Disconnected, read_body
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,12 @@ class ServiceApp(FastAPI):
     Starlette's middleware stack and route table (about half of the framework's cost of a small
     prediction), while nothing would happen there: no middleware was added, no ``root_path`` is set
     and FastAPI's OpenTelemetry instrumentation is off. The endpoint is the same ASGI app that the
-    router calls otherwise, and it answers every error itself, so both paths answer alike.
+    router calls otherwise, and it answers every error itself, so both paths answer alike. Every
+    other request passes ``BodyLimit`` first when ``body_limits`` is set (the endpoint applies the
+    same limits itself).
     """
+
+    body_limits: BodyLimits | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -49,6 +54,10 @@ class ServiceApp(FastAPI):
             await super().__call__(scope, receive, send)
         else:
             await endpoint(scope, receive, send)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.body_limits is None else BodyLimit(stack, self.body_limits)
 
     def _direct(self, scope: Scope) -> PredictionEndpoint | None:
         if scope["type"] != "http" or scope["method"] != "POST" or self.user_middleware or self.root_path:
@@ -79,10 +88,6 @@ META_HEADER = b"x-modelward-meta"
 _WANTED_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding", b"x-request-id"})
 
 
-class _Disconnected(Exception):
-    """The client went away before the request body arrived."""
-
-
 class PredictionEndpoint:
     """``POST /api/models/{qualified_name}/prediction`` (or ``predictions``) as a raw ASGI app.
 
@@ -90,9 +95,10 @@ class PredictionEndpoint:
     ``DataPlane.infer``; the outputs are written back as JSON, a policy denial with its status.
     """
 
-    def __init__(self, plane: DataPlane, limit: int, *, batch: bool) -> None:
+    def __init__(self, plane: DataPlane, limit: int, *, batch: bool, timeout: float | None = None) -> None:
         self.plane = plane
         self.limit = limit
+        self.timeout = timeout
         self.batch = batch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,7 +108,7 @@ class PredictionEndpoint:
         answer: tuple[bytes, int, dict[str, Any]] | Response
         try:
             answer = await self._answer(scope, receive, headers, rid)
-        except _Disconnected:
+        except Disconnected:
             return
         except ModelwardError as exc:
             answer = error_response(exc)
@@ -129,7 +135,7 @@ class PredictionEndpoint:
             return plain_error(503, "ServiceUnavailable", health.startup_reason(plane))
         name = scope["path_params"]["qualified_name"]
         endpoint = plane.endpoint(name, for_prediction=True)
-        body = await receive_body(receive, headers, self.limit)
+        body = await receive_body(receive, headers, self.limit, self.timeout)
         inputs = plane.parse_body(body, many=self.batch)
         result = await plane.infer(InferenceRequest(model=name, inputs=inputs, many=self.batch,
                                                     protocol="native", request_id=rid))
@@ -177,21 +183,9 @@ def check_content(content_type: str, declared: str | None, limit: int, encoding:
             raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limit} bytes")
 
 
-async def receive_body(receive: Receive, headers: dict[bytes, str], limit: int) -> bytes:
-    """The request body from ASGI messages, checked as ``check_content`` says and never over ``limit``."""
+async def receive_body(receive: Receive, headers: dict[bytes, str], limit: int,
+                       timeout: float | None = None) -> bytes:
+    """The request body, checked as ``check_content`` says, never over ``limit``, within ``timeout`` s."""
     check_content(headers.get(b"content-type", ""), headers.get(b"content-length"), limit,
                   headers.get(b"content-encoding"))
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return await read_body(receive, limit, timeout)

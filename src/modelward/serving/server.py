@@ -1,38 +1,70 @@
-"""Run the service under uvicorn (one process, or several workers through a factory)."""
+"""Run the service under uvicorn (one process, or several workers through a factory).
+
+The port is bound first (a port in use is one error line, before any model loads); shutdown is
+graceful as ``modelward.serving.shutdown`` describes.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from modelward.services.config import configure_logging, load_config
+from modelward.serving import shutdown
 from modelward.serving.app import config_path, create_app
 from modelward.settings import Settings, load_settings
 
 
 def app_factory() -> FastAPI:
     """Build the app from ``MODELWARD_*`` settings; uvicorn calls this in each worker."""
-    return create_app(load_settings())
+    settings = load_settings()
+    app = create_app(settings)
+    shutdown.chain_signals(app.state.draining, settings.shutdown_delay)
+    return app
+
+
+def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    """uvicorn's configuration from the settings (timeouts, logging, graceful shutdown)."""
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                          access_log=settings.access_log, lifespan="on",
+                          timeout_keep_alive=settings.keep_alive,
+                          timeout_graceful_shutdown=settings.shutdown_grace,  # type: ignore[arg-type]
+                          **extra)
 
 
 def serve(settings: Settings) -> None:
-    """Validate the config, then serve until interrupted."""
+    """Validate the config, bind the port, then serve until SIGTERM or SIGINT and drain."""
     path = config_path(settings)
     config = load_config(path)  # fail fast on a bad file, before binding the port
-    common = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level,
-        "access_log": settings.access_log,
-        "lifespan": "on",
-        "timeout_graceful_shutdown": 10,
-    }
-    if settings.workers == 1:
-        uvicorn.run(create_app(settings, config, source=str(path)), **common)  # type: ignore[arg-type]
-        return
-    configure_logging(config, str(path))  # a bad logging section stops here, not in every worker
-    os.environ["MODELWARD_CONFIG"] = str(path.resolve())
-    uvicorn.run("modelward.serving.server:app_factory", factory=True, workers=settings.workers,
-                **common)  # type: ignore[arg-type]
+    sock = shutdown.listen_socket(settings.host, settings.port)
+    try:
+        if settings.workers == 1:
+            app = create_app(settings, config, source=str(path))
+            shutdown.run(sock, uvicorn_config(app, settings), app.state.draining, settings.shutdown_delay)
+            return
+        configure_logging(config, str(path))  # a bad logging section stops here, not in every worker
+        os.environ["MODELWARD_CONFIG"] = str(path.resolve())
+        from uvicorn.supervisors import Multiprocess
+
+        multi = uvicorn_config("modelward.serving.server:app_factory", settings, factory=True,
+                               workers=settings.workers)
+        shutdown.log_listening(sock)
+        with shutdown.exit_zero_on_sigterm():
+            Multiprocess(multi, sockets=[sock]).run()
+    finally:
+        sock.close()
+
+
+def serve_catalog(settings: Settings) -> None:
+    """``modelward catalog serve``: bind the port, then serve the catalog API in one process."""
+    from modelward.serving.catalog_routes import create_catalog_app
+
+    sock = shutdown.listen_socket(settings.host, settings.port)
+    try:
+        app = create_catalog_app(settings)
+        shutdown.run(sock, uvicorn_config(app, settings), app.state.draining, settings.shutdown_delay)
+    finally:
+        sock.close()
