@@ -111,7 +111,11 @@ class Catalogue:
         if name.startswith("__") or any(part in self.excluded_parts or part.startswith("test")
                                         for part in module.split(".")):
             return False
-        found = _module_attribute(_import(module, where), name)
+        try:
+            with _IMPORT_LOCK:
+                found = _module_attribute(importlib.import_module(module), name)
+        except ImportError:
+            return False  # no such module: the rule does not vouch for it
         if rule.subclass_of is not None:
             base = self.resolve_exact(rule.subclass_of, where)
             return (isinstance(found, type) and isinstance(base, type) and issubclass(found, base)

@@ -61,7 +61,7 @@ def _entry(source: DirectorySource, name: str, policy: GlobalPolicy) -> FileEntr
     for module, qualname in found:
         policy.check(module, qualname, where, recorded_only=False)
     return FileEntry(path=name, size=size, digest=digest, format=file_format,
-                     globals=tuple(pair_text(pair) for pair in found))
+                     globals=tuple(pair_text(pair) for pair in sorted(found)))
 
 
 def make_manifest(folder: Path, *, qualified_name: str, version: str, training: Training | None = None,

@@ -51,7 +51,10 @@ def safe_pickle_loads(data: bytes, policy: GlobalPolicy, where: str) -> Any:
     return value
 
 
-class _PyRestricted(pickle._Unpickler):  # type: ignore[name-defined,misc]
+_PyUnpickler: Any = pickle._Unpickler  # the pure-Python unpickler: its BUILD can be intercepted
+
+
+class _PyRestricted(_PyUnpickler):  # type: ignore[misc]
     """The pure-Python unpickler (joblib needs to intercept BUILD), resolving through a policy."""
 
     def __init__(self, file: BinaryIO, policy: GlobalPolicy, where: str) -> None:
@@ -68,7 +71,7 @@ class _PyRestricted(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
 
 class _JoblibUnpickler(_PyRestricted):
-    dispatch = pickle._Unpickler.dispatch.copy()  # type: ignore[attr-defined]
+    dispatch = _PyUnpickler.dispatch.copy()
 
     def load_build(self) -> None:
         super().load_build()

@@ -87,7 +87,7 @@ def _plain(value: Any) -> Any:
 @dataclass
 class _Scan:
     where: str
-    found: set[Pair] = field(default_factory=set)
+    found: dict[Pair, None] = field(default_factory=dict)  # in order of appearance
 
 
 # --- the symbolic evaluator ----------------------------------------------------------------------
@@ -151,7 +151,7 @@ class _Machine:
 
     def _found(self, module: str, qualname: str) -> None:
         check_syntax(module, qualname, self.scan.where)
-        self.scan.found.add((module, qualname))
+        self.scan.found.setdefault((module, qualname))
 
     def _stack_global(self) -> None:
         name, module = self._pop(), self._pop()
@@ -254,7 +254,7 @@ def _scan_stream(reader: _Reader, scan: _Scan, joblib: bool) -> None:
     try:
         for opcode, arg, pos in pickletools.genops(reader):  # type: ignore[arg-type]
             if opcode.name == "FRAME":
-                frame_end = int(pos) + 9 + int(arg)
+                frame_end = int(pos or 0) + 9 + int(arg or 0)
             built = machine.step(opcode.name, arg, opcode)
             if joblib and isinstance(built, _Instance) and built.cls == WRAPPER:
                 if reader.tell() < frame_end:
@@ -330,12 +330,12 @@ def _dtype_size(dtype: Any, where: str) -> tuple[int, bool]:
 
 
 def scan_pickle(data: bytes, where: str) -> tuple[Pair, ...]:
-    """Every (module, qualname) a plain pickle imports; bytes after its STOP are refused."""
+    """Every (module, qualname) a plain pickle imports, in order of appearance; bytes after STOP are refused."""
     scan, reader = _Scan(where), _Reader(data)
     _scan_stream(reader, scan, joblib=False)
     if reader.tell() != reader.size:
         raise UnsafePickle(f"{where}: {reader.size - reader.tell()} bytes follow the pickle's STOP opcode")
-    return tuple(sorted(scan.found))
+    return tuple(scan.found)
 
 
 def scan_joblib(data: bytes, where: str, limit: int = DEFAULT_LIMIT) -> tuple[Pair, ...]:
@@ -344,7 +344,7 @@ def scan_joblib(data: bytes, where: str, limit: int = DEFAULT_LIMIT) -> tuple[Pa
     _scan_stream(reader, scan, joblib=True)
     if reader.tell() != reader.size:
         raise UnsafePickle(f"{where}: {reader.size - reader.tell()} bytes follow the joblib pickle's STOP opcode")
-    return tuple(sorted(scan.found))
+    return tuple(scan.found)
 
 
 _PREFIXES = (  # joblib's compressors, by the magic bytes their files start with
