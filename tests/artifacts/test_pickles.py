@@ -326,12 +326,14 @@ def test_real_pipelines_build_verify_load_and_predict_as_skops_and_joblib(tmp_pa
     joblib.dump(regression, folder / "regression.joblib")
     joblib.dump(classifier, folder / "classifier.joblib", compress=3)
     (folder / "classifier.pkl").write_bytes(pickle.dumps(classifier))
+    joblib.dump(regression, folder / "regression.pkl")  # joblib's layout under a pickle name
     output = tmp_path / "pkg.zip"
     manifest = build_package(folder, output, qualified_name="m", version="1", signer=keys.signer)
     assert manifest.format == "modelward-package/2" and manifest.allow_globals == ()
     assert "sklearn.ensemble._gb:GradientBoostingRegressor" in manifest.file("regression.joblib").globals
+    assert manifest.file("regression.pkl").format == "joblib"
     with load_verified(output, keys.keyring(), allow_globals=()) as verified:
-        models = {name: verified.load(name) for name in ("model.skops", "regression.joblib")}
+        models = {name: verified.load(name) for name in ("model.skops", "regression.joblib", "regression.pkl")}
         classifiers = [verified.load(name) for name in ("classifier.joblib", "classifier.pkl")]
     for model in models.values():
         assert np.allclose(model.predict(features[:5]), regression.predict(features[:5]))

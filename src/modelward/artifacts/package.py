@@ -32,7 +32,7 @@ from modelward.artifacts.manifest import (
     utc_now,
 )
 from modelward.artifacts.pickles import record_skops_types
-from modelward.artifacts.scan import scan_joblib, scan_pickle
+from modelward.artifacts.scan import looks_like_joblib, scan_joblib, scan_pickle
 from modelward.artifacts.signature import Signature, parse_signature, sign_manifest
 from modelward.artifacts.sources import DirectorySource, open_source, reading
 from modelward.errors import PackageFormatError
@@ -54,6 +54,8 @@ def _entry(source: DirectorySource, name: str, policy: GlobalPolicy) -> FileEntr
         data = stream.read()
     digest, size = hash_stream(io.BytesIO(data))
     where = f"{source.location}/{name}"
+    if file_format == "pickle" and looks_like_joblib(data):
+        file_format = "joblib"  # joblib.dump(model, "model.pkl"): read the way joblib wrote it
     if file_format == "skops":
         return FileEntry(path=name, size=size, digest=digest, format="skops",
                          trusted_types=record_skops_types(data, policy, where))

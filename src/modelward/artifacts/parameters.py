@@ -10,7 +10,7 @@ from modelward.artifacts.catalogue import GlobalPolicy, vet_extensions
 from modelward.artifacts.keys import Keyring
 from modelward.artifacts.loader import load_verified
 from modelward.artifacts.pickles import record_skops_types, safe_joblib_loads, safe_pickle_loads, safe_skops_loads
-from modelward.artifacts.scan import scan_joblib, scan_pickle
+from modelward.artifacts.scan import looks_like_joblib, scan_joblib, scan_pickle
 from modelward.errors import ManifestMismatch, PackageFormatError, UnsafePickle
 from modelward.settings import Settings, load_settings
 
@@ -50,9 +50,10 @@ def _load_unsigned(path: Path, allow: tuple[str, ...]) -> Any:
     if path.suffix == ".skops":
         policy = GlobalPolicy(extensions=extensions)
         return safe_skops_loads(data, record_skops_types(data, policy, where), policy, where)
-    found = scan_joblib(data, where) if path.suffix == ".joblib" else scan_pickle(data, where)
+    joblib = path.suffix == ".joblib" or looks_like_joblib(data)
+    found = scan_joblib(data, where) if joblib else scan_pickle(data, where)
     policy = GlobalPolicy(recorded=frozenset(found), extensions=extensions)
-    return (safe_joblib_loads if path.suffix == ".joblib" else safe_pickle_loads)(data, policy, where)
+    return (safe_joblib_loads if joblib else safe_pickle_loads)(data, policy, where)
 
 
 def _from_package(package: str, keyring: str | None, member: str | None, qualified_name: str,

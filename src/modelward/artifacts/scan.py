@@ -401,6 +401,12 @@ def _finished(decompressor: Any, method: str, pending: bytes, chunk: bytes) -> b
     return False
 
 
+def looks_like_joblib(data: bytes) -> bool:
+    """A file named like a pickle that joblib wrote (compressed, or with numpy arrays inline)."""
+    compressed = any(data.startswith(prefix) for prefix, method in _PREFIXES if method is not None)
+    return compressed or (b"NumpyArrayWrapper" in data and b"joblib.numpy_pickle" in data)
+
+
 def open_joblib(data: bytes, where: str, limit: int = DEFAULT_LIMIT) -> BinaryIO:
     """A stream of a joblib file's pickle bytes (decompressed), for the restricted loader."""
     return io.BytesIO(joblib_bytes(data, where, limit))
