@@ -27,7 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
-# the benchmark times the model on its bare joblib file (trained here); the service verifies packages
+# the benchmark times the model on its bare skops file (trained here); the service verifies packages
 os.environ.setdefault("MODELWARD_ALLOW_UNSIGNED", "true")
 
 from insurance_charges.model import MODEL_FILE, InsuranceChargesModel  # noqa: E402
@@ -44,10 +44,10 @@ def model_file() -> Path:
     if MODEL_FILE.is_file():
         return MODEL_FILE
     output = ROOT / "bench" / "results" / "insurance"
-    if not (output / "model.joblib").is_file():
+    if not (output / MODEL_FILE.name).is_file():
         subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(output)],
                        cwd=ROOT / "examples", check=True, capture_output=True)
-    return output / "model.joblib"
+    return output / MODEL_FILE.name
 
 
 def decision_latency(n: int, customer: dict[str, Any]) -> tuple[float, float]:

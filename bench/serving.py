@@ -104,7 +104,8 @@ def ensure_insurance_model() -> None:
     if INSURANCE_FILE.is_file():
         return
     log("training the insurance example model")
-    subprocess.run([sys.executable, "-m", "insurance_charges.train"], cwd=ROOT / "examples", check=True)
+    subprocess.run([sys.executable, "-m", "insurance_charges.train", "--format", "joblib"], cwd=ROOT / "examples",
+                   check=True)
 
 
 def ensure_rms_env() -> Path:

@@ -50,10 +50,26 @@ def package(folder: Path, output: Path, key: Path | None, *, qualified_name: str
     print(f"packaged {output} ({'signed' if key else 'UNSIGNED'})")
 
 
+def save_model(pipeline: Any, output: Path, file_format: str) -> Path:
+    """Write the fitted pipeline as ``model.skops`` (the default: loading it runs no pickle) or ``model.joblib``."""
+    if file_format == "joblib":
+        import joblib
+
+        joblib.dump(pipeline, output / "model.joblib")
+        return output / "model.joblib"
+    import skops.io
+
+    skops.io.dump(pipeline, output / "model.skops")
+    return output / "model.skops"
+
+
 def arguments(description: str | None, default_output: Path) -> argparse.Namespace:
-    """The training scripts' command line: --output, --package, --key."""
+    """The training scripts' command line: --output, --format, --package, --key."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--output", type=Path, default=default_output, help="where to write the artifacts")
+    parser.add_argument("--format", choices=("skops", "joblib"), default="skops", dest="file_format",
+                        help="how the pipeline is saved: skops (default, no pickle) or joblib (a pickle, loaded "
+                             "through modelward's allow-list)")
     parser.add_argument("--package", type=Path, help="also build a package here (.zip file or new directory)")
     parser.add_argument("--key", type=Path, help="private key that signs the package (`modelward keys generate`)")
     return parser.parse_args()
@@ -63,7 +79,8 @@ class PipelineModel(MLModel):
     """An example model around a scikit-learn pipeline that comes from a signed package.
 
     ``package`` is a package URI (path, ``file://`` or ``s3://``), verified with ``keyring`` (default:
-    ``$MODELWARD_KEYRING``) before anything in it is deserialized. ``model_path`` reads a bare joblib
+    ``$MODELWARD_KEYRING``) before anything in it is deserialized; its ``model.skops`` is loaded (or
+    ``model.joblib`` when the package has no skops file). ``model_path`` reads a bare skops or joblib
     file, and only when ``MODELWARD_ALLOW_UNSIGNED`` is set (local development).
     """
 

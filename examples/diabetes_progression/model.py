@@ -9,7 +9,7 @@ from example_support import PipelineModel
 
 from diabetes_progression.schemas import DiabetesProgressionInput, DiabetesProgressionOutput
 
-MODEL_FILE = Path(__file__).parent / "model_files" / "model.joblib"
+MODEL_FILE = Path(__file__).parent / "model_files" / "model.skops"
 FEATURES = ["age", "sex", "bmi", "blood_pressure", "total_cholesterol", "ldl", "hdl", "tch", "ltg", "glucose"]
 
 

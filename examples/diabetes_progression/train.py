@@ -1,7 +1,8 @@
 """Train the diabetes progression model: ``python -m diabetes_progression.train [--output DIR]``.
 
 Uses the raw (unscaled) version of scikit-learn's bundled ``load_diabetes`` data, so the service
-takes measurements in clinical units. Writes ``model.joblib``, ``metrics.json`` and
+takes measurements in clinical units. Writes ``model.skops`` (``--format joblib``: ``model.joblib``),
+``metrics.json`` and
 ``validation.jsonl`` (known cases taken from the data set, with this model's answers).
 """
 
@@ -11,9 +12,8 @@ import hashlib
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
-from example_support import arguments, package, profile
+from example_support import arguments, package, profile, save_model
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import mean_absolute_error, r2_score
@@ -36,7 +36,7 @@ def row_to_input(row: np.ndarray) -> dict[str, object]:
     return values
 
 
-def train(output: Path) -> dict[str, float]:
+def train(output: Path, file_format: str = "skops") -> dict[str, float]:
     """Fit on the bundled data and write every artifact into ``output``."""
     output.mkdir(parents=True, exist_ok=True)
     features, target = load_diabetes(return_X_y=True, scaled=False)
@@ -46,7 +46,7 @@ def train(output: Path) -> dict[str, float]:
     predicted = pipeline.predict(x_test)
     metrics = {"r2": round(float(r2_score(y_test, predicted)), 4),
                "mae": round(float(mean_absolute_error(y_test, predicted)), 2)}
-    joblib.dump(pipeline, output / "model.joblib")
+    save_model(pipeline, output, file_format)
     (output / "data_profile.json").write_text(json.dumps(profile(features, FEATURES), indent=2) + "\n",
                                               encoding="utf-8")
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -62,7 +62,7 @@ def train(output: Path) -> dict[str, float]:
 
 def main() -> None:
     args = arguments(__doc__, MODEL_FILE.parent)
-    metrics = train(args.output)
+    metrics = train(args.output, args.file_format)
     print(f"trained diabetes_progression_model into {args.output}: r2={metrics['r2']} mae={metrics['mae']}")
     if args.package:
         features, target = load_diabetes(return_X_y=True, scaled=False)

@@ -9,7 +9,7 @@ from example_support import PipelineModel
 
 from insurance_charges.schemas import InsuranceChargesModelInput, InsuranceChargesModelOutput
 
-MODEL_FILE = Path(__file__).parent / "model_files" / "model.joblib"
+MODEL_FILE = Path(__file__).parent / "model_files" / "model.skops"
 
 
 def to_row(data: InsuranceChargesModelInput) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Train the insurance charges model: ``python -m insurance_charges.train [--output DIR]``.
 
-Writes the fitted pipeline (``model.joblib``), the training data (``insurance.csv``), metrics and
-``validation.jsonl``: known inputs with the outputs this model gives, for the deployment gate.
+Writes the fitted pipeline (``model.skops``; ``--format joblib`` for ``model.joblib``), the training
+data (``insurance.csv``), metrics and ``validation.jsonl``: known inputs with the outputs this model
+gives, for the deployment gate.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ import csv
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
-from example_support import arguments, package, profile
+from example_support import arguments, package, profile, save_model
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, r2_score
@@ -43,7 +43,7 @@ def build_pipeline() -> Pipeline:
     return Pipeline([("encode", encoder), ("regress", regressor)])
 
 
-def train(output: Path) -> dict[str, float]:
+def train(output: Path, file_format: str = "skops") -> dict[str, float]:
     """Fit the pipeline on generated data and write every artifact into ``output``."""
     output.mkdir(parents=True, exist_ok=True)
     features, charges = generate()
@@ -56,7 +56,7 @@ def train(output: Path) -> dict[str, float]:
     predicted = pipeline.predict(x_test)
     metrics = {"r2": round(float(r2_score(y_test, predicted)), 4),
                "mae": round(float(mean_absolute_error(y_test, predicted)), 2)}
-    joblib.dump(pipeline, output / "model.joblib")
+    save_model(pipeline, output, file_format)
     (output / "data_profile.json").write_text(json.dumps(profile(features, COLUMNS), indent=2) + "\n",
                                               encoding="utf-8")
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -73,13 +73,9 @@ def write_cases(pipeline: Pipeline, target: Path) -> None:
             line = {"input": case, "output": output.model_dump(), "tolerance": {"absolute": 0.01}}
             handle.write(json.dumps(line) + "\n")
 
-
-
-
-
 def main() -> None:
     args = arguments(__doc__, MODEL_FILE.parent)
-    metrics = train(args.output)
+    metrics = train(args.output, args.file_format)
     print(f"trained insurance_charges_model into {args.output}: r2={metrics['r2']} mae={metrics['mae']}")
     if args.package:
         digest, _ = hash_file(args.output / "insurance.csv")

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     max_expansion_bytes: int = Field(
         default=8 * 1024**3, ge=1, description="Largest total size an archive may expand to."
     )
+    pickle_allow: str = Field(
+        default="", description="Operator's extra pickle globals beyond the vetted catalogue, comma-separated "
+                                "module:qualname (printed by `modelward verify`; see docs/artifacts.md)."
+    )
 
     decision_log: Path | None = Field(default=None, description="Policy decision log (JSON lines).")
     feedback_log: Path | None = Field(
@@ -88,6 +92,10 @@ class Settings(BaseSettings):
     def resolved_feedback_log(self) -> Path:
         """Where feedback is recorded: ``feedback_log``, or ``feedback.jsonl`` under ``data_dir``."""
         return self.feedback_log or self.data_dir / "feedback.jsonl"
+
+    def pickle_allowances(self) -> tuple[str, ...]:
+        """``pickle_allow`` as a tuple of ``module:qualname`` texts."""
+        return tuple(part.strip() for part in self.pickle_allow.split(",") if part.strip())
 
     def resolved_store_url(self) -> str:
         """The artifact store URL, or the local folder under ``data_dir``."""

@@ -96,3 +96,30 @@ def test_package_build_checks_the_dataset_digest(data_dir: Path, model_files: Pa
     assert main([*base, "--dataset", "repo=git@github.com:acme/data.git@sha256:" + "b" * 64]) == 0
     assert main(["package", "inspect", str(output)]) == 0
     assert f"dataset repo git@github.com:acme/data.git sha256:{'b' * 64}" in capsys.readouterr().out
+
+
+def test_verify_prints_every_extra_pickle_allowance(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import pickle
+    from ipaddress import IPv4Address
+
+    assert main(["keys", "generate", "--key-id", "ci-1"]) == 0
+    key = str(data_dir / "private-keys" / "ci-1.pem")
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(pickle.dumps(IPv4Address("10.0.0.1")))
+    package = str(tmp_path / "pkg.zip")
+    capsys.readouterr()
+    assert main(["package", "build", str(folder), package, "--name", "m", "--version", "1", "--key", key]) == 1
+    assert "refuses global 'ipaddress:IPv4Address'" in capsys.readouterr().err
+    assert main(["package", "build", str(folder), package, "--name", "m", "--version", "1", "--key", key,
+                 "--allow-global", "ipaddress:IPv4Address"]) == 0
+    assert "EXTRA PICKLE ALLOWANCE ipaddress:IPv4Address (allow_globals" in capsys.readouterr().out
+    monkeypatch.setenv("MODELWARD_PICKLE_ALLOW", "uuid:SafeUUID")
+    assert main(["verify", package]) == 0
+    shown = capsys.readouterr().out
+    assert "EXTRA PICKLE ALLOWANCE ipaddress:IPv4Address (allow_globals, signed with the package)" in shown
+    assert "EXTRA PICKLE ALLOWANCE uuid:SafeUUID (MODELWARD_PICKLE_ALLOW, this machine)" in shown
+    monkeypatch.setenv("MODELWARD_PICKLE_ALLOW", "os:system")
+    assert main(["verify", package]) == 1
+    assert "'os:system': module 'os' can never be allowed" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def test_manifest_records_files_training_reports_and_pickle_globals(package: Pat
     assert manifest.training.owner == "risk-team"
     entry = manifest.file("model.joblib")
     assert entry.format == "joblib"
-    assert "sklearn.pipeline.Pipeline" in entry.globals
+    assert "sklearn.pipeline:Pipeline" in entry.globals
     assert all(e.digest.startswith("sha256:") and len(e.digest) == 71 for e in manifest.files)
 
 
@@ -53,7 +53,7 @@ def test_manifest_bytes_are_canonical_and_reparse(package: Path) -> None:
     assert isinstance(manifest, Manifest)
     assert manifest.canonical_bytes() == data
     with pytest.raises(PackageFormatError, match="canonical"):
-        parse_manifest(data.replace(b'{"created"', b'{ "created"', 1))
+        parse_manifest(data.replace(b'{"', b'{ "', 1))
 
 
 def test_directory_form_signed_afterwards(tmp_path: Path, model_files: Path, keys: Keys) -> None:

@@ -36,7 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("example", sorted(CASES))
 def test_training_writes_model_metrics_and_cases(trained: dict[str, Path], example: str) -> None:
     folder = trained[example]
-    assert (folder / "model.joblib").stat().st_size > 1000
+    assert (folder / "model.skops").stat().st_size > 1000
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["r2"] > (0.9 if example == "insurance_charges" else 0.3)
     cases = [json.loads(line) for line in (folder / "validation.jsonl").read_text().splitlines()]
@@ -50,7 +50,7 @@ def test_served_example_answers_its_known_cases(trained: dict[str, Path], exampl
                                                 serve: Callable[..., Server]) -> None:
     folder = trained[example]
     variable = "INSURANCE_MODEL_PATH" if example == "insurance_charges" else "DIABETES_MODEL_PATH"
-    env = child_env(**{variable: str(folder / "model.joblib"), "MODELWARD_ALLOW_UNSIGNED": "true"})
+    env = child_env(**{variable: str(folder / "model.skops"), "MODELWARD_ALLOW_UNSIGNED": "true"})
     server = serve(EXAMPLES / example / "rest_config.yaml", env=env)
     assert wait_started(server.url).status_code == 200, server.output()
     name = CASES[example]
@@ -64,7 +64,7 @@ def test_served_example_answers_its_known_cases(trained: dict[str, Path], exampl
 
 @pytest.mark.integration
 def test_unsigned_parameters_are_refused_by_default(trained: dict[str, Path], serve: Callable[..., Server]) -> None:
-    model = trained["insurance_charges"] / "model.joblib"
+    model = trained["insurance_charges"] / "model.skops"
     server = serve(EXAMPLES / "insurance_charges" / "rest_config.yaml", env=child_env(INSURANCE_MODEL_PATH=str(model)))
     answer = wait_started(server.url)
     assert answer.status_code == 503

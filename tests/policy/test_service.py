@@ -160,7 +160,7 @@ def insurance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("insurance")
     subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(folder)],
                    cwd=ROOT / "examples", check=True, capture_output=True)
-    return folder / "model.joblib"
+    return folder / "model.skops"
 
 
 def test_insurance_example_with_its_policies(insurance_model: Path, tmp_path: Path,

@@ -6,12 +6,14 @@ import io
 import json
 import logging
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from modelward.artifacts.catalogue import GlobalPolicy, parse_pair, vet_extensions
 from modelward.artifacts.digests import Progress, hash_stream
 from modelward.artifacts.keys import Keyring
 from modelward.artifacts.manifest import (
@@ -22,7 +24,7 @@ from modelward.artifacts.manifest import (
     Manifest,
     parse_manifest,
 )
-from modelward.artifacts.pickles import allowed_for, safe_joblib_loads, safe_pickle_loads, safe_skops_loads
+from modelward.artifacts.pickles import safe_joblib_loads, safe_pickle_loads, safe_skops_loads, skops_pair
 from modelward.artifacts.signature import parse_signature, verify_signature
 from modelward.artifacts.sources import Source, open_source, reading
 from modelward.artifacts.stores import open_store, remove_tree, split_object_uri
@@ -48,6 +50,7 @@ class VerifiedPackage:
     manifest_digest: str | None
     location: str
     scheme: str = "modelward"
+    operator_allow: tuple[str, ...] = ()
     _source: Source | None = field(default=None, repr=False)
     _scratch: Path | None = field(default=None, repr=False)
     _extra_dirs: list[Path] = field(default_factory=list, repr=False)
@@ -97,19 +100,42 @@ class VerifiedPackage:
         target.chmod(0o400)
         return target
 
-    def load(self, name: str, *, allow_globals: tuple[str, ...] = ()) -> Any:
-        """Deserialize a pickle, joblib or skops member with the allow-list of its manifest entry."""
+    def load(self, name: str, *, allow_globals: Iterable[str] = ()) -> Any:
+        """Deserialize a pickle, joblib or skops member resolving only its recorded, vetted globals.
+
+        ``allow_globals`` (``module:qualname``) adds names the caller expects (a legacy pickle records
+        none); they too must be vetted by the catalogue or an explicit extension.
+        """
         entry = self.entry(name)
         where = f"{self.location}!{name}"
         data = self.read_bytes(name)
+        policy = self.policy(entry, allow_globals)
         if entry.format == "skops":
-            return safe_skops_loads(data, entry.trusted_types, where)
-        allowed = allowed_for(entry.globals, allow_globals)
+            return safe_skops_loads(data, entry.trusted_types, policy, where)
         if entry.format == "joblib":
-            return safe_joblib_loads(data, allowed, where)
+            return safe_joblib_loads(data, policy, where)
         if entry.format == "pickle":
-            return safe_pickle_loads(data, allowed, where)
+            return safe_pickle_loads(data, policy, where)
         raise PackageFormatError(f"{where}: is a data file, not a pickle, joblib or skops file")
+
+    def extensions(self) -> tuple[str, ...]:
+        """The explicit allowances beyond the catalogue: the signed manifest's, then the operator's."""
+        return tuple(dict.fromkeys((*self.manifest.allow_globals, *self.operator_allow)))
+
+    def policy(self, entry: FileEntry, allow_globals: Iterable[str] = ()) -> GlobalPolicy:
+        """What ``entry`` may import: its recorded globals (and ``allow_globals``), vetted."""
+        where = f"{self.location}!{entry.path}"
+        recorded = {*self.manifest.recorded_globals(entry), *(parse_pair(t, where) for t in allow_globals)}
+        return GlobalPolicy(recorded=frozenset(recorded), extensions=vet_extensions(self.extensions(), where))
+
+    def check_globals(self) -> None:
+        """Refuse, by name, any recorded global or skops type that is not vetted (imports only vetted modules)."""
+        for entry in self.manifest.files:
+            where = f"{self.location}!{entry.path}"
+            policy = self.policy(entry)
+            pairs = [skops_pair(t) for t in entry.trusted_types] if entry.format == "skops" else policy.recorded
+            for module, name in sorted(pairs):
+                policy.check(module, name, where, recorded_only=False)
 
     def known_cases(self) -> list[dict[str, Any]]:
         """The known cases (``validation.jsonl`` at the package root), one dict per line."""
@@ -177,8 +203,11 @@ def _check_files(source: Source, manifest: Manifest, progress: Progress | None) 
 
 
 def verify_source(source: Source, keyring: Keyring, *, allow_unsigned: bool = False,
-                  progress: Progress | None = None) -> VerifiedPackage:
-    """Verify an opened source: signature over the manifest, then every file. Raises typed errors."""
+                  progress: Progress | None = None, allow_globals: Iterable[str] = ()) -> VerifiedPackage:
+    """Verify an opened source: signature over the manifest, every file, every recorded pickle global.
+
+    ``allow_globals``: the operator's explicit allowances beyond the catalogue (``module:qualname``).
+    """
     names = set(source.names())
     if MANIFEST_NAME not in names:
         raise PackageFormatError(f"{source.location}: has no {MANIFEST_NAME} (not a modelward package)")
@@ -196,8 +225,11 @@ def verify_source(source: Source, keyring: Keyring, *, allow_unsigned: bool = Fa
         raise SignatureInvalid(f"{source.location}: is not signed (no {SIGNATURE_NAME}); refusing to load it")
     manifest = parse_manifest(manifest_bytes, f"{source.location}!{MANIFEST_NAME}")
     _check_files(source, manifest, progress)
-    return VerifiedPackage(manifest=manifest, key_id=key_id, signed_at=signed_at,
-                           manifest_digest=manifest_digest, location=source.location, _source=source)
+    package = VerifiedPackage(manifest=manifest, key_id=key_id, signed_at=signed_at,
+                              manifest_digest=manifest_digest, location=source.location,
+                              operator_allow=tuple(allow_globals), _source=source)
+    package.check_globals()
+    return package
 
 
 def fetch(uri: str, cache_dir: Path | None = None, *, endpoint_url: str | None = None,
@@ -224,18 +256,26 @@ def fetch(uri: str, cache_dir: Path | None = None, *, endpoint_url: str | None =
 def load_verified(uri: str | Path, keyring: Keyring, *, max_expansion_bytes: int = DEFAULT_MAX_EXPANSION,
                   allow_unsigned: bool = False, legacy_secret: str | None = None,
                   endpoint_url: str | None = None, cache_dir: Path | None = None,
-                  progress: Progress | None = None) -> VerifiedPackage:
+                  progress: Progress | None = None, allow_globals: Iterable[str] | None = None) -> VerifiedPackage:
     """Fetch, check and verify a package; nothing in it is deserialized until you call ``load``.
 
     ``uri``: a local ``.zip`` or directory, ``file://...`` or ``s3://bucket/key.zip``. Also reads
     the article's legacy zip (``signed_model.pkl``, itsdangerous) when ``legacy_secret`` is given, and
     folders signed with OpenSSF model-signing (``model.sig``) by an ECDSA key of the keyring.
     Raises ``SignatureInvalid``, ``UnknownKey``, ``KeyRevoked``, ``KeyExpired``, ``ManifestMismatch``,
-    ``UnsafeArchive``, ``PackageFormatError`` or ``StoreError`` naming the file and the reason.
+    ``UnsafeArchive``, ``UnsafePickle``, ``PackageFormatError`` or ``StoreError`` naming the file and
+    the reason. Every pickle global the manifest records must be vetted by the catalogue or by an
+    explicit allowance: the manifest's ``allow_globals`` or ``allow_globals`` here (default: the
+    operator's ``MODELWARD_PICKLE_ALLOW``).
     """
+    if allow_globals is None:
+        from modelward.settings import load_settings
+
+        allow_globals = load_settings().pickle_allowances()
     path, scratch = fetch(str(uri), cache_dir, endpoint_url=endpoint_url, progress=progress)
     try:
-        package = _verify_path(path, keyring, max_expansion_bytes, allow_unsigned, legacy_secret, progress)
+        package = _verify_path(path, keyring, max_expansion_bytes, allow_unsigned, legacy_secret, progress,
+                               tuple(allow_globals))
     except BaseException:
         if scratch is not None:
             remove_tree(scratch)
@@ -246,7 +286,7 @@ def load_verified(uri: str | Path, keyring: Keyring, *, max_expansion_bytes: int
 
 
 def _verify_path(path: Path, keyring: Keyring, limit: int, allow_unsigned: bool,
-                 legacy_secret: str | None, progress: Progress | None) -> VerifiedPackage:
+                 legacy_secret: str | None, progress: Progress | None, allow: tuple[str, ...]) -> VerifiedPackage:
     source = open_source(path, limit)
     try:
         names = set(source.names())
@@ -254,8 +294,9 @@ def _verify_path(path: Path, keyring: Keyring, limit: int, allow_unsigned: bool,
             from modelward.artifacts.interop import verify_foreign
 
             foreign: VerifiedPackage = verify_foreign(source, path, keyring, legacy_secret, limit)
+            foreign.operator_allow = allow
             return foreign
-        return verify_source(source, keyring, allow_unsigned=allow_unsigned, progress=progress)
+        return verify_source(source, keyring, allow_unsigned=allow_unsigned, progress=progress, allow_globals=allow)
     except BaseException:
         source.close()
         raise

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from modelward.artifacts.digests import Digest
 from modelward.errors import PackageFormatError
@@ -14,7 +14,8 @@ from modelward.errors import PackageFormatError
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "signature.json"
 KNOWN_CASES_NAME = "validation.jsonl"
-MANIFEST_FORMAT = "modelward-package/1"
+MANIFEST_FORMAT = "modelward-package/2"
+MANIFEST_FORMATS = ("modelward-package/1", "modelward-package/2")
 RESERVED_NAMES = frozenset({MANIFEST_NAME, SIGNATURE_NAME})
 
 FileFormat = Literal["pickle", "joblib", "skops", "data"]
@@ -38,7 +39,8 @@ class FileEntry(_Frozen):
     digest: str
     format: FileFormat = "data"
     globals: tuple[str, ...] = Field(
-        default=(), description="For pickle/joblib: the 'module.name' globals the file imports."
+        default=(), description="For pickle/joblib: the globals the file imports, 'module:qualname' "
+                                "(format 1: 'module.name')."
     )
     trusted_types: tuple[str, ...] = Field(default=(), description="For skops: the types it needs.")
 
@@ -84,12 +86,16 @@ class ModelRef(_Frozen):
 class Manifest(_Frozen):
     """Everything a verifier needs: the model, each file's size and digest, the training record."""
 
-    format: Literal["modelward-package/1"] = "modelward-package/1"
+    format: Literal["modelward-package/1", "modelward-package/2"] = "modelward-package/2"
     model: ModelRef
     created: datetime
     files: tuple[FileEntry, ...]
     training: Training = Training()
     known_cases: str | None = Field(default=None, description="Path of the known cases (JSON lines).")
+    allow_globals: tuple[str, ...] = Field(
+        default=(), description="Format 2: pickle globals ('module:qualname') allowed for this package beyond "
+                                "modelward's vetted catalogue, by the signer's explicit choice."
+    )
 
     @field_serializer("created")
     def _created(self, value: datetime) -> str:
@@ -101,6 +107,18 @@ class Manifest(_Frozen):
         _utc(value)
         return value
 
+    @model_validator(mode="after")
+    def _format_fields(self) -> Manifest:
+        if self.format == "modelward-package/1" and self.allow_globals:
+            raise ValueError("allow_globals needs format modelward-package/2")
+        return self
+
+    def recorded_globals(self, entry: FileEntry) -> tuple[tuple[str, str], ...]:
+        """``entry.globals`` as (module, qualname) pairs (format 1 wrote 'module.name': the name has no dot)."""
+        if self.format == "modelward-package/1":
+            return tuple((g.rpartition(".")[0], g.rpartition(".")[2]) for g in entry.globals)
+        return tuple((g.partition(":")[0], g.partition(":")[2]) for g in entry.globals)
+
     def file(self, path: str) -> FileEntry:
         """The entry for ``path``; ``KeyError`` if the manifest has none."""
         for entry in self.files:
@@ -110,7 +128,10 @@ class Manifest(_Frozen):
 
     def canonical_bytes(self) -> bytes:
         """The exact bytes that are stored as ``manifest.json`` and signed."""
-        return canonical_json(self.model_dump(mode="json"))
+        document = self.model_dump(mode="json")
+        if self.format == "modelward-package/1":  # format 1 had no allow_globals field
+            document.pop("allow_globals")
+        return canonical_json(document)
 
 
 def canonical_json(document: Any) -> bytes:

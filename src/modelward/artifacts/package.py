@@ -8,12 +8,14 @@ import secrets
 import shutil
 import stat
 import zipfile
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import ValidationError
 
+from modelward.artifacts.catalogue import GlobalPolicy, pair_text, vet_extensions
 from modelward.artifacts.digests import hash_stream
 from modelward.artifacts.keys import Signer
 from modelward.artifacts.manifest import (
@@ -29,7 +31,8 @@ from modelward.artifacts.manifest import (
     parse_manifest,
     utc_now,
 )
-from modelward.artifacts.pickles import record_joblib_globals, record_skops_types, scan_pickle_globals
+from modelward.artifacts.pickles import record_skops_types
+from modelward.artifacts.scan import looks_like_joblib, scan_joblib, scan_pickle
 from modelward.artifacts.signature import Signature, parse_signature, sign_manifest
 from modelward.artifacts.sources import DirectorySource, open_source, reading
 from modelward.errors import PackageFormatError
@@ -41,7 +44,8 @@ _NO_LIMIT = 1 << 62
 PackageForm = Literal["zip", "directory"]
 
 
-def _entry(source: DirectorySource, name: str) -> FileEntry:
+def _entry(source: DirectorySource, name: str, policy: GlobalPolicy) -> FileEntry:
+    """Hash one file; for pickle/joblib/skops files find, statically, the globals it needs and vet them."""
     file_format = FORMATS.get(Path(name).suffix.lower(), "data")
     with reading(source, name) as stream:
         if file_format == "data":
@@ -50,28 +54,26 @@ def _entry(source: DirectorySource, name: str) -> FileEntry:
         data = stream.read()
     digest, size = hash_stream(io.BytesIO(data))
     where = f"{source.location}/{name}"
-    if file_format == "pickle":
-        found = scan_pickle_globals(data, where)
-    elif file_format == "joblib":
-        found = record_joblib_globals(data, where)
-    else:
+    if file_format == "pickle" and looks_like_joblib(data):
+        file_format = "joblib"  # joblib.dump(model, "model.pkl"): read the way joblib wrote it
+    if file_format == "skops":
         return FileEntry(path=name, size=size, digest=digest, format="skops",
-                         trusted_types=record_skops_types(data, where))
-    for full in found:
-        module, _, attribute = full.rpartition(".")
-        from modelward.artifacts.pickles import denied_reason
-
-        reason = denied_reason(module, attribute)
-        if reason is not None:
-            from modelward.errors import UnsafePickle
-
-            raise UnsafePickle(f"{where}: refuses global '{full}': {reason}")
-    return FileEntry(path=name, size=size, digest=digest, format=file_format, globals=found)
+                         trusted_types=record_skops_types(data, policy, where))
+    found = scan_pickle(data, where) if file_format == "pickle" else scan_joblib(data, where)
+    for module, qualname in found:
+        policy.check(module, qualname, where, recorded_only=False)
+    return FileEntry(path=name, size=size, digest=digest, format=file_format,
+                     globals=tuple(pair_text(pair) for pair in sorted(found)))
 
 
 def make_manifest(folder: Path, *, qualified_name: str, version: str, training: Training | None = None,
-                  created: datetime | None = None) -> Manifest:
-    """Hash every file of ``folder`` and record pickle globals: the manifest of a future package."""
+                  created: datetime | None = None, allow_globals: Iterable[str] = ()) -> Manifest:
+    """Hash every file of ``folder`` and record pickle globals: the manifest of a future package.
+
+    Pickle and joblib files are scanned statically (nothing in them runs); a global that is neither
+    in the baseline nor vetted by the catalogue nor in ``allow_globals`` (``module:qualname``, an
+    explicit, reviewed extension signed with the package) makes the build refuse.
+    """
     if not folder.is_dir():
         raise PackageFormatError(f"{folder}: {'is not a folder' if folder.exists() else 'no such folder'} "
                                  "(package a folder of model files)")
@@ -91,23 +93,27 @@ def make_manifest(folder: Path, *, qualified_name: str, version: str, training: 
     missing = [r for r in training.reports if r not in names]
     if missing:
         raise PackageFormatError(f"{folder}: training report(s) {', '.join(missing)} not found")
+    extensions = vet_extensions(allow_globals, f"{folder}: allow_globals")
+    policy = GlobalPolicy(extensions=extensions)
     return Manifest(model=model,
-                    created=created or utc_now(), files=tuple(_entry(source, n) for n in names),
-                    training=training, known_cases=KNOWN_CASES_NAME if KNOWN_CASES_NAME in names else None)
+                    created=created or utc_now(), files=tuple(_entry(source, n, policy) for n in names),
+                    training=training, known_cases=KNOWN_CASES_NAME if KNOWN_CASES_NAME in names else None,
+                    allow_globals=tuple(sorted(pair_text(p) for p in extensions)))
 
 
 def build_package(folder: Path | str, output: Path | str, *, qualified_name: str, version: str,
                   training: Training | None = None, signer: Signer | None = None,
-                  created: datetime | None = None) -> Manifest:
+                  created: datetime | None = None, allow_globals: Iterable[str] = ()) -> Manifest:
     """Package ``folder`` into ``output`` (``.zip`` file, else a directory), signing it if ``signer``.
 
     Every file of ``folder`` goes in, including training reports and ``validation.jsonl`` (the known
-    cases, at the package root). Symbolic and hard links are refused.
+    cases, at the package root). Symbolic and hard links are refused. ``allow_globals``: see
+    ``make_manifest``.
     """
     folder, output = Path(folder), Path(output)
     _check_output(output)
     manifest = make_manifest(folder, qualified_name=qualified_name, version=version, training=training,
-                             created=created)
+                             created=created, allow_globals=allow_globals)
     manifest_bytes = manifest.canonical_bytes()
     signature = sign_manifest(manifest_bytes, signer).to_bytes() if signer else None
     try:

@@ -140,16 +140,25 @@ def package_build(
     report: Annotated[list[str] | None, typer.Option(help="Package path of a training report, "
                                                      "repeatable.")] = None,
     key: KeyOpt = None,
+    allow_global: Annotated[list[str] | None, typer.Option(
+        "--allow-global", help="MODULE:QUALNAME a pickle may import beyond the vetted catalogue (an explicit, "
+        "reviewed extension signed with the package; `verify` prints it). Repeatable.")] = None,
 ) -> None:
-    """Build a package (manifest with digests and pickle globals), signed if --key is given."""
+    """Build a package (manifest with digests and pickle globals, found without running anything), signed if
+    --key is given. Refuses a pickle or joblib file that imports a global outside the vetted catalogue."""
     training = a.Training(datasets=_datasets(dataset or []), code=a.CodeRef(repository=repository, commit=commit),
                           metrics=_metrics(metrics), owner=owner, reports=tuple(report or []))
     signer = a.load_signer(key) if key else None
     manifest = a.build_package(folder, output, qualified_name=name, version=version, training=training,
-                               signer=signer)
+                               signer=signer, allow_globals=tuple(allow_global or ()))
     total = sum(f.size for f in manifest.files)
     console().print(f"built {output}: {name} {version}, {len(manifest.files)} files, {total} bytes, "
                     f"{'signed by ' + signer.key_id if signer else 'UNSIGNED (run modelward sign)'}")
+    for entry in manifest.files:
+        if entry.format in ("pickle", "joblib"):
+            console().print(f"  {entry.path}: {entry.format}, {len(entry.globals)} globals, all vetted "
+                            "(skops is the safer format for scikit-learn models: skops.io.dump)")
+    _print_allowances(manifest.allow_globals, ())
 
 
 def package_inspect(package: Annotated[Path, typer.Argument(help="A package (.zip or directory).")]) -> None:
@@ -159,6 +168,7 @@ def package_inspect(package: Annotated[Path, typer.Argument(help="A package (.zi
     out = console()
     out.print(f"{package}  (not verified)")
     out.print(f"model:    {manifest.model.qualified_name} {manifest.model.version}  created {manifest.created}")
+    out.print(f"format:   {manifest.format}")
     for entry in manifest.files:
         extra = f"  globals={len(entry.globals)}" if entry.globals else ""
         out.print(f"  {entry.path}  {entry.size}  {entry.digest}  {entry.format}{extra}")
@@ -168,6 +178,16 @@ def package_inspect(package: Annotated[Path, typer.Argument(help="A package (.zi
         out.print(f"  dataset {ref.name} {ref.uri} {ref.digest or ''}")
     out.print(f"signature: {signature.key_id} ({signature.algorithm}) at {signature.signed_at}" if signature
               else "signature: none")
+    _print_allowances(manifest.allow_globals, ())
+
+
+def _print_allowances(signed: tuple[str, ...], operator: tuple[str, ...]) -> None:
+    """Print, loudly, every pickle global allowed beyond the vetted catalogue, and who allowed it."""
+    out = console()
+    for text in signed:
+        out.print(f"[bold red]EXTRA PICKLE ALLOWANCE[/] {text} (allow_globals, signed with the package)")
+    for text in operator:
+        out.print(f"[bold red]EXTRA PICKLE ALLOWANCE[/] {text} (MODELWARD_PICKLE_ALLOW, this machine)")
 
 
 def sign(package: Annotated[Path, typer.Argument(help="A package (.zip or directory), or a model folder "
@@ -191,11 +211,13 @@ def verify(uri: Annotated[str, typer.Argument(help="Package: path, file://..., o
     ring = _keyring(keyring)
     with _progress("verifying", None) as progress, a.load_verified(
             uri, ring, max_expansion_bytes=settings.max_expansion_bytes, legacy_secret=secret,
-            endpoint_url=endpoint_url or settings.s3_endpoint_url, progress=progress) as package:
+            endpoint_url=endpoint_url or settings.s3_endpoint_url, progress=progress,
+            allow_globals=settings.pickle_allowances()) as package:
         m = package.manifest
         when = f" at {package.signed_at}" if package.signed_at else ""
         console().print(f"verified {uri}: {m.model.qualified_name} {m.model.version}, {len(m.files)} files, "
                         f"signed by {package.key_id}{when} ({package.scheme})")
+        _print_allowances(m.allow_globals, package.operator_allow)
 
 
 def _store(store: str | None, endpoint_url: str | None) -> a.ArtifactStore:
