@@ -163,7 +163,7 @@ class BatchEchoModel(EchoModel):
         if data.label == "boom":
             raise ValueError("the label 'boom' breaks the model")
         if data.label == "bad-output":
-            return {"doubled": "not a number", "label": data.label}
+            return {"doubled": None, "label": data.label}
         return super().predict(data)
 
     def predict_batch(self, items: list[Any]) -> list[Any]:
