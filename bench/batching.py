@@ -143,13 +143,15 @@ def commands(folder: Path, rms_bin: Path, mlserver_bin: Path) -> dict[str, tuple
     pinned = ["taskset", "-c", "1"]
     venv_bin = Path(sys.executable).parent
     quiet = ["--log-level", "warning"]
+    # this checkout's modelward, whatever the venv's editable install points at
+    mw_env = {"MODELWARD_ALLOW_UNSIGNED": "true", "PYTHONPATH": str(ROOT / "src")}
     rms_config = sb.write_config(folder, "insurance")
     rms_flags = ["--host", "127.0.0.1", "--port", "18202", "--workers", "1", "--no-access-log", *quiet]
     return {
         "mw-batch": ([*pinned, str(venv_bin / "modelward"), "serve", str(modelward_config(folder, True)),
-                      "--port", "18200", *quiet], 18200, {"MODELWARD_ALLOW_UNSIGNED": "true"}),
+                      "--port", "18200", *quiet], 18200, mw_env),
         "mw-direct": ([*pinned, str(venv_bin / "modelward"), "serve", str(modelward_config(folder, False)),
-                       "--port", "18201", *quiet], 18201, {"MODELWARD_ALLOW_UNSIGNED": "true"}),
+                       "--port", "18201", *quiet], 18201, mw_env),
         "rms": ([*pinned, str(rms_bin / "uvicorn"), "rest_model_service.main:app", *rms_flags], 18202,
                 {"PYTHONPATH": str(sb.HERE), "REST_CONFIG": str(rms_config),
                  "BENCH_INSURANCE_MODEL": str(sb.INSURANCE_FILE)}),
