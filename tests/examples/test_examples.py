@@ -69,3 +69,19 @@ def test_unsigned_parameters_are_refused_by_default(trained: dict[str, Path], se
     answer = wait_started(server.url)
     assert answer.status_code == 503
     assert "refusing to load unsigned model parameters" in answer.json()["reason"]
+
+
+def test_insurance_predict_batch_equals_predict_row_by_row(trained: dict[str, Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import joblib
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from insurance_charges.model import InsuranceChargesModel
+    from insurance_charges.schemas import InsuranceChargesModelInput
+
+    model = InsuranceChargesModel.from_pipeline(joblib.load(trained["insurance_charges"] / "model.joblib"))
+    items = [InsuranceChargesModelInput(age=20 + i, sex="male" if i % 2 else "female", bmi=20.0 + i,
+                                        children=i % 4, smoker=i % 3 == 0, region="northwest") for i in range(12)]
+    batched = model.predict_batch(items)
+    assert batched == [model.predict(item) for item in items]
+    assert len({output.charges for output in batched}) > 1
