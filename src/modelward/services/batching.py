@@ -97,13 +97,12 @@ class AdaptiveBatcher:
             self._admit(len(items))
             self._queue.append(queued)
             self._queued += len(items)
-            depth = self._queued
+            self._report_depth(self._queued)  # under the lock, so the last report is the true depth
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, args=(endpoint,), daemon=True,
                                                 name=f"modelward-batch:{self.model}")
                 self._thread.start()
             self._cond.notify()
-        self._report_depth(depth)
         return await queued.future
 
     def close(self) -> None:
@@ -117,6 +116,7 @@ class AdaptiveBatcher:
         with self._cond:
             left, self._queue = list(self._queue), deque()
             self._queued = 0
+            self._report_depth(0)
         if left:
             error = ServiceOverloaded(f"model '{self.model}' stopped before it could predict", retry_after=1)
             self._settle([(queued, None, error) for queued in left])
@@ -174,9 +174,8 @@ class AdaptiveBatcher:
                 taken.append(queued)
                 size += len(queued.items)
             self._queued -= size
-            depth = self._queued
+            self._report_depth(self._queued)
         self._last_size = size
-        self._report_depth(depth)
         return taken
 
     def _predict(self, endpoint: ModelEndpoint, taken: list[_Queued]) -> list[_Outcome]:
