@@ -14,7 +14,7 @@ import typer.main
 from pydantic import BaseModel
 
 from modelward.cli.main import make_app
-from modelward.services.config import DecoratorConfig, ModelConfig, ServiceConfig
+from modelward.services.config import BatchingConfig, DecoratorConfig, ModelConfig, ServiceConfig
 from modelward.settings import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -80,6 +80,9 @@ def render_configuration() -> str:
     out += ["", "### `models[].decorators[]`", "",
             "The first decorator listed wraps the model directly (innermost); the last is outermost.", ""]
     out.extend(_fields(DecoratorConfig))
+    out += ["", "### `models[].batching`", "",
+            "Adaptive batching of one model (see serving.md, \"Adaptive batching\").", ""]
+    out.extend(_fields(BatchingConfig))
     return "\n".join(out).rstrip() + "\n"
 
 

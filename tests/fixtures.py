@@ -141,3 +141,38 @@ class LearningDecorator(MLModelDecorator):
     def predict(self, data: Any) -> Any:
         annotate("rewards_seen", len(self.__dict__["rewards"]))
         return self.model.predict(data)
+
+
+class BatchEchoModel(EchoModel):
+    """The echo model with ``predict_batch`` (adaptive batching).
+
+    Each batch waits ``delay`` seconds (so that requests pile up) and its size is kept in ``sizes``
+    (and appended to ``sizes_file`` when given). The label ``boom`` makes the model raise,
+    ``bad-output`` makes it answer an output that does not match the output schema.
+    """
+
+    qualified_name = "batch_echo_model"
+
+    def __init__(self, delay: float = 0.0, sizes_file: str | None = None, version: str = "1.0.0") -> None:
+        super().__init__(version=version)
+        self.delay = delay
+        self.sizes: list[int] = []
+        self.sizes_file = sizes_file
+
+    def predict(self, data: Any) -> Any:
+        if data.label == "boom":
+            raise ValueError("the label 'boom' breaks the model")
+        if data.label == "bad-output":
+            return {"doubled": None, "label": data.label}
+        return super().predict(data)
+
+    def predict_batch(self, items: list[Any]) -> list[Any]:
+        import time
+        from pathlib import Path
+
+        time.sleep(self.delay)
+        self.sizes.append(len(items))
+        if self.sizes_file:
+            with Path(self.sizes_file).open("a", encoding="utf-8") as file:
+                file.write(f"{len(items)}\n")
+        return [self.predict(item) for item in items]

@@ -14,7 +14,12 @@ MODEL_FILE = Path(__file__).parent / "model_files" / "model.skops"
 
 def to_row(data: InsuranceChargesModelInput) -> np.ndarray:
     """One input as the pipeline's single row (columns as in training)."""
-    return np.array([[data.age, data.sex.value, data.bmi, data.children, data.smoker, data.region.value]],
+    return to_rows([data])
+
+
+def to_rows(items: list[InsuranceChargesModelInput]) -> np.ndarray:
+    """Many inputs as one table of rows (columns as in training)."""
+    return np.array([[d.age, d.sex.value, d.bmi, d.children, d.smoker, d.region.value] for d in items],
                     dtype=object)
 
 
@@ -32,3 +37,8 @@ class InsuranceChargesModel(PipelineModel):
     def predict(self, data: InsuranceChargesModelInput) -> InsuranceChargesModelOutput:
         charges = float(self._pipeline.predict(to_row(data))[0])
         return InsuranceChargesModelOutput(charges=round(charges, 2))
+
+    def predict_batch(self, items: list[InsuranceChargesModelInput]) -> list[InsuranceChargesModelOutput]:
+        """Many predictions with one call of the pipeline on a table of all the rows (adaptive batching)."""
+        charges = self._pipeline.predict(to_rows(items))
+        return [InsuranceChargesModelOutput(charges=round(float(value), 2)) for value in charges]

@@ -11,7 +11,8 @@ them into a one-line message and a non-zero exit.
     │   ├── ModelLoadError            a model's or decorator's __init__ raised
     │   ├── SchemaValidationError     a request does not match the model's input schema
     │   ├── PredictionError           the model raised while predicting
-    │   └── FeedbackUnavailable       feedback could not be recorded durably (nothing was learned)
+    │   ├── FeedbackUnavailable       feedback could not be recorded durably (nothing was learned)
+    │   └── ServiceOverloaded         a model's batch queue is full; retry after ``retry_after`` seconds
     ├── RequestError                  a malformed request (bad JSON, duplicate keys, NaN, size)
     │   ├── PayloadTooLarge
     │   ├── RequestTimeout            the body did not arrive within the body timeout
@@ -93,6 +94,14 @@ class PredictionError(ModelError):
 
 class FeedbackUnavailable(ModelError):
     """Feedback could not be recorded durably, so no layer received it."""
+
+
+class ServiceOverloaded(ModelError):
+    """A model's batch queue is full; ``retry_after`` (seconds) says when to try again."""
+
+    def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after
 
 
 class RequestError(ModelwardError):
@@ -253,6 +262,7 @@ __all__ = [
     "RequestError",
     "RequestTimeout",
     "SchemaValidationError",
+    "ServiceOverloaded",
     "SignatureInvalid",
     "StoreError",
     "StoreUnavailable",

@@ -70,3 +70,24 @@ def test_unsigned_parameters_are_refused_by_default(trained: dict[str, Path], se
     assert answer.status_code == 503
     assert answer.json()["reason"] == "models failed to load; see the service log"
     assert "refusing to load unsigned model parameters" in server.output()
+
+
+def test_insurance_predict_batch_equals_predict_row_by_row(trained: dict[str, Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from insurance_charges.model import InsuranceChargesModel
+    from insurance_charges.schemas import InsuranceChargesModelInput
+
+    model = InsuranceChargesModel.from_pipeline(load_skops(trained["insurance_charges"] / "model.skops"))
+    items = [InsuranceChargesModelInput(age=20 + i, sex="male" if i % 2 else "female", bmi=20.0 + i,
+                                        children=i % 4, smoker=i % 3 == 0, region="northwest") for i in range(12)]
+    batched = model.predict_batch(items)
+    assert batched == [model.predict(item) for item in items]
+    assert len({output.charges for output in batched}) > 1
+
+
+def load_skops(path: Path) -> object:
+    """A pipeline this test run trained itself (its types are the ones skops reports)."""
+    import skops.io as sio
+
+    return sio.load(path, trusted=sio.get_untrusted_types(file=path))

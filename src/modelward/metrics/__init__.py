@@ -5,6 +5,7 @@ Any object in a model's decorator chain can report counters by defining
 chains at scrape time and turns them into Prometheus counter families (``<name>_total``).
 """
 
+from modelward.metrics.batching import BatchCollector, BatchStats
 from modelward.metrics.collector import ChainCollector, Sample, create_registry, exposition
 
-__all__ = ["ChainCollector", "Sample", "create_registry", "exposition"]
+__all__ = ["BatchCollector", "BatchStats", "ChainCollector", "Sample", "create_registry", "exposition"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: the id of the prediction request being served (``X-Request-ID`` or a generated one)
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("modelward_request_id", default=None)
@@ -23,3 +27,20 @@ def annotate(key: str, value: object) -> None:
     meta = response_metadata.get()
     if meta is not None:
         meta[key] = value
+
+
+#: during a batched prediction: the context of the request each input came from, by ``id(input)``
+batch_contexts: contextvars.ContextVar[Mapping[int, contextvars.Context] | None] = contextvars.ContextVar(
+    "modelward_batch_contexts", default=None)
+
+
+def as_request(item: object, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in the context of the request ``item`` came from (its request id, its metadata).
+
+    In a batched prediction every input keeps its own request's context: a decorator that logs or
+    decides per request (the policy decorator) calls its per-item work through this. Outside a batch
+    it simply calls ``fn``.
+    """
+    contexts = batch_contexts.get()
+    context = contexts.get(id(item)) if contexts is not None else None
+    return fn(*args) if context is None else context.run(fn, *args)

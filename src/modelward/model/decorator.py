@@ -95,6 +95,43 @@ class MLModelDecorator(MLModel):
     def predict(self, data: Any) -> Any:
         return self.model.predict(data=data)
 
+    def predict_batch(self, items: list[Any]) -> list[Any]:
+        """Predictions for many inputs, in order.
+
+        A decorator that does not override ``predict`` forwards the whole batch to the wrapped model
+        (so the model's vectorized ``predict_batch`` is reached); one that overrides ``predict`` but
+        not ``predict_batch`` sees every input individually through its own ``predict``.
+        """
+        if type(self).predict is not MLModelDecorator.predict:
+            return [self.predict(item) for item in items]
+        return predict_many(self.model, items)
+
+
+def batches(model: Any) -> bool:
+    """Whether some layer of the chain takes a batch itself (defines ``predict_batch``, not inherited)."""
+    layer = model
+    while layer is not None:
+        method = getattr(type(layer), "predict_batch", None)
+        if callable(method) and method is not MLModelDecorator.predict_batch:
+            return True
+        layer = getattr(layer, "__dict__", {}).get("_model")
+    return False
+
+
+def predict_many(model: Any, items: list[Any]) -> list[Any]:
+    """``model.predict_batch(items)`` when its class defines one, else ``predict`` for each input.
+
+    The method is looked up on the class: an ``ml_base`` decorator forwards unknown attributes to
+    the model it wraps, and calling that model's ``predict_batch`` would skip the decorator.
+    """
+    if callable(getattr(type(model), "predict_batch", None)):
+        outputs = model.predict_batch(items)
+        if not isinstance(outputs, list) or len(outputs) != len(items):
+            got = f"{len(outputs)} outputs" if isinstance(outputs, list) else type(outputs).__name__
+            raise ValueError(f"{type(model).__name__}.predict_batch returned {got} for {len(items)} inputs")
+        return outputs
+    return [model.predict(item) for item in items]
+
 
 def unwrap(model: Any) -> Any:
     """The innermost model under any number of decorators (ours or ``ml_base``'s)."""

@@ -28,7 +28,7 @@ from typing import Any, Union
 from pydantic import BaseModel, RootModel, create_model
 
 from modelward.errors import PolicyCompileError, PolicyUnavailable
-from modelward.model import MLModelDecorator, PredictionNotAvailable
+from modelward.model import MLModelDecorator, PredictionNotAvailable, as_request, predict_many
 from modelward.model.context import current_request_id
 from modelward.policy.bundle import PolicyBundle, read_bundle, resolve_path
 from modelward.policy.config import PolicyConfig, parse_policy_config
@@ -116,6 +116,32 @@ class PolicyDecorator(MLModelDecorator):
             return prediction
         refusal = self._check(model_input, as_document(prediction), "output")
         return prediction if refusal is None else refusal
+
+    def predict_batch(self, items: list[Any]) -> list[Any]:
+        """``predict`` for many inputs: each checked on its own, the allowed ones predicted together.
+
+        Every check runs in the context of the request its input came from, so each decision-log
+        line carries its own request's id; a denied input answers ``PredictionNotAvailable`` and
+        never reaches the model, and its neighbours are not affected.
+        """
+        documents = [as_document(item) for item in items]
+        outputs: list[Any] = [None] * len(items)
+        allowed: list[int] = []
+        for index, item in enumerate(items):
+            refusal = (as_request(item, self._check, documents[index], None, "input")
+                       if self._policy.checks_input else None)
+            if refusal is None:
+                allowed.append(index)
+            else:
+                outputs[index] = refusal
+        predictions = predict_many(self.model, [items[i] for i in allowed]) if allowed else []
+        for index, prediction in zip(allowed, predictions, strict=True):
+            if self._policy.checks_output and not isinstance(prediction, PredictionNotAvailable):
+                refusal = as_request(items[index], self._check, documents[index], as_document(prediction),
+                                     "output")
+                prediction = prediction if refusal is None else refusal
+            outputs[index] = prediction
+        return outputs
 
     # --- deciding --------------------------------------------------------------------------
 

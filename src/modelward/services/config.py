@@ -47,6 +47,22 @@ class DecoratorConfig(BaseModel):
     )
 
 
+class BatchingConfig(BaseModel):
+    """Adaptive batching of one model's predictions (see docs/serving.md, "Adaptive batching")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_batch_size: int = Field(default=32, ge=1, le=100_000,
+                                description="Most inputs handed to the model's predict_batch in one call.")
+    max_batch_latency: float = Field(
+        default=5.0, ge=0, le=10_000,
+        description="Milliseconds a batch may wait for more inputs after its first one arrived (only while "
+        "the model is busy: an idle model predicts at once).")
+    max_queue: int = Field(default=1024, ge=1, le=10_000_000,
+                           description="Most inputs waiting; past it requests are refused with 503 and "
+                           "Retry-After.")
+
+
 class ModelConfig(BaseModel):
     """One model served by the service."""
 
@@ -69,6 +85,12 @@ class ModelConfig(BaseModel):
         "under 10 ms and no other prediction is waiting, in a worker thread otherwise (and always for "
         "batches); thread: always in a worker thread (health probes answer during any prediction); "
         "inline: always on the event loop.",
+    )
+    batching: BatchingConfig | None = Field(
+        default=None,
+        description="Adaptive batching: requests from every protocol join one bounded queue and the model's "
+        "predict_batch(items) gets up to max_batch_size inputs at once. The model (or a decorator of its "
+        "chain) must define predict_batch. Absent: every request is predicted on its own.",
     )
 
 

@@ -27,6 +27,7 @@ from modelward.errors import (
 )
 from modelward.model import Feedback, PredictionNotAvailable, receives_feedback
 from modelward.model.context import request_id, response_metadata
+from modelward.services.batching import AdaptiveBatcher, BatchObserver
 from modelward.services.config import dotted
 from modelward.services.handoff import ThreadHandoff
 from modelward.services.inference import (
@@ -164,18 +165,24 @@ class DataPlane:
     """
 
     def __init__(self, max_batch: int = 10_000, *, threads: ThreadHandoff | None = None,
-                 observer: RequestObserver | None = None, feedback_sink: FeedbackSink | None = None) -> None:
+                 observer: RequestObserver | None = None, feedback_sink: FeedbackSink | None = None,
+                 batch_observer: BatchObserver | None = None) -> None:
         self._endpoints: dict[str, ModelEndpoint] = {}
         self.status = ServiceStatus()
         self.max_batch = max_batch
         self.threads = threads or ThreadHandoff()
         self.observer = observer
         self.feedback_sink = feedback_sink
+        self.batch_observer = batch_observer
         self.default_scheduler: Scheduler = DirectScheduler(self.threads)
 
     def add(self, loaded: LoadedModel) -> ModelEndpoint:
         endpoint = ModelEndpoint(loaded)
-        endpoint.scheduler = self.default_scheduler
+        batching = loaded.config.batching
+        if batching is None:
+            endpoint.scheduler = self.default_scheduler
+        else:  # a queue of its own, shared by every protocol
+            endpoint.scheduler = AdaptiveBatcher(batching, endpoint.qualified_name, observer=self.batch_observer)
         self._endpoints[endpoint.qualified_name] = endpoint
         with self.status.lock:
             self.status.loaded.append(endpoint.qualified_name)
@@ -304,6 +311,10 @@ class DataPlane:
                     except Exception:
                         logger.exception("closing %r failed", layer)
         self.threads.shutdown()
+
+    def batchers(self) -> list[AdaptiveBatcher]:
+        """The batch queues of the models that batch."""
+        return [e.scheduler for e in self.endpoints() if isinstance(e.scheduler, AdaptiveBatcher)]
 
     def metadata(self) -> list[dict[str, Any]]:
         return [endpoint_metadata(e) for e in self.endpoints()]

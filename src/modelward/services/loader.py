@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelward.errors import ConfigurationError, ModelLoadError, ModelwardError
-from modelward.model import enable_ml_base_interop, is_model, missing_members
+from modelward.model import batches, enable_ml_base_interop, is_model, missing_members, unwrap
 from modelward.services.config import ModelConfig, ServiceConfig
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,10 @@ def build_model(config: ModelConfig, where: str) -> LoadedModel:
     for index, decorator_config in enumerate(config.decorators or []):
         model = _decorate(model, decorator_config.class_path, decorator_config.configuration,
                           f"{where}.decorators[{index}]")
+    if config.batching is not None and not batches(model):
+        raise ConfigurationError(
+            f"{where}.batching: {type(unwrap(model)).__name__} has no predict_batch(items) method, so it "
+            "cannot take a batch; define one (see docs/serving.md, 'Adaptive batching') or remove batching")
     logger.info("loaded model %s version %s as %r", own_name, model.version, model)
     return LoadedModel(model=model, config=config)
 

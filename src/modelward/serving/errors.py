@@ -35,6 +35,7 @@ STATUS: tuple[tuple[type[e.ModelwardError], int], ...] = (
     (e.PolicyDenied, 403),
     (e.PolicyUnavailable, 503),
     (e.FeedbackUnavailable, 503),
+    (e.ServiceOverloaded, 503),
     (e.StoreUnavailable, 503),
     (e.ValidationFailed, 422),
     (e.ArtifactError, 422),
@@ -65,7 +66,9 @@ def error_response(exc: e.ModelwardError, status: int | None = None) -> Response
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
     if code in _CLOSE:
         headers = {"Connection": "close"}
-    if code >= 500:
+    if isinstance(exc, e.ServiceOverloaded):
+        headers = {"Retry-After": str(max(1, exc.retry_after))}
+    if code >= 500 and not isinstance(exc, e.ServiceOverloaded):  # overload is counted, not logged per request
         logger.error("%s: %s", type(exc).__name__, clip(exc.message, 4 * MAX_MESSAGE))
     return Response(orjson.dumps(body), status_code=code, media_type=JSON, headers=headers)
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelward.metrics import ChainCollector, create_registry, exposition
+from modelward.metrics import BatchCollector, ChainCollector, create_registry, exposition
 from modelward.services.dataplane import DataPlane
 from modelward.settings import Settings
 
@@ -15,6 +15,7 @@ def mount(app: FastAPI, plane: DataPlane, settings: Settings) -> None:
     """Add the metrics route to ``app``; the registry is kept on ``app.state.metrics_registry``."""
     registry = create_registry()
     registry.register(ChainCollector(lambda: [endpoint.model for endpoint in plane.endpoints()]))
+    registry.register(BatchCollector(lambda: [batcher.stats for batcher in plane.batchers()]))
     app.state.metrics_registry = registry
 
     async def metrics(_: Request) -> Response:
