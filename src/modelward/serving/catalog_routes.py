@@ -23,6 +23,7 @@ from modelward import catalog as c
 from modelward.catalog.lineage import render_text
 from modelward.errors import ModelwardError, Unauthorized
 from modelward.serving.errors import JSON, error_response, plain_error
+from modelward.serving.metrics_routes import HttpMetrics, add_metrics_route
 from modelward.settings import Settings
 
 PREFIX = "/api/catalog"
@@ -244,6 +245,7 @@ def create_catalog_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="modelward catalog", lifespan=lifespan, redirect_slashes=False)
     app.state.catalog = catalog
     _error_handlers(app)
+    app.add_middleware(HttpMetrics, metrics=add_metrics_route(app))
 
     @app.get("/api/health", include_in_schema=False)
     def health() -> Response:
