@@ -10,7 +10,10 @@ them into a one-line message and a non-zero exit.
     │   ├── ModelNotFound             no model with that qualified name is served
     │   ├── ModelLoadError            a model's or decorator's __init__ raised
     │   ├── SchemaValidationError     a request does not match the model's input schema
-    │   └── PredictionError           the model raised while predicting
+    │   ├── PredictionError           the model raised while predicting
+    │   └── EnrichmentError
+    │       ├── EnrichmentKeyMissing  the lookup holds no entry for the input's key (a client error)
+    │       └── EnrichmentUnavailable the lookup (Redis, a database) cannot be reached
     ├── RequestError                  a malformed request (bad JSON, duplicate keys, NaN, size)
     │   ├── PayloadTooLarge
     │   └── UnsupportedMediaType
@@ -29,6 +32,8 @@ them into a one-line message and a non-zero exit.
     │   ├── PackageFormatError
     │   └── StoreError
     │       └── StoreUnavailable
+    ├── PayloadLogError
+    │   └── JournalFull               the payload journal is at its limit (the sink is down or slow)
     ├── CatalogError
     │   ├── NotFound
     │   ├── Conflict
@@ -86,6 +91,18 @@ class SchemaValidationError(ModelError):
 
 class PredictionError(ModelError):
     """The model raised while it predicted."""
+
+
+class EnrichmentError(ModelError):
+    """The enrichment decorator could not add its fields to the input."""
+
+
+class EnrichmentKeyMissing(EnrichmentError):
+    """The lookup has no entry for the key the input names."""
+
+
+class EnrichmentUnavailable(EnrichmentError):
+    """The lookup (Redis, a database) cannot be reached."""
 
 
 class RequestError(ModelwardError):
@@ -170,6 +187,17 @@ class StoreUnavailable(StoreError):
     """The artifact store cannot be reached."""
 
 
+# --- payload logging ---------------------------------------------------------------------
+
+
+class PayloadLogError(ModelwardError):
+    """Something about the payload log."""
+
+
+class JournalFull(PayloadLogError):
+    """The payload journal holds as many unshipped bytes as it may; the prediction is refused."""
+
+
 # --- catalog -------------------------------------------------------------------------------
 
 
@@ -219,7 +247,11 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "DeployError",
+    "EnrichmentError",
+    "EnrichmentKeyMissing",
+    "EnrichmentUnavailable",
     "Forbidden",
+    "JournalFull",
     "KeyExpired",
     "KeyRevoked",
     "ManifestMismatch",
@@ -229,6 +261,7 @@ __all__ = [
     "ModelwardError",
     "NotFound",
     "PackageFormatError",
+    "PayloadLogError",
     "PayloadTooLarge",
     "PolicyCompileError",
     "PolicyDenied",
