@@ -51,7 +51,7 @@ def test_a_full_journal_refuses_or_waits_for_room(tmp_path: Path) -> None:
         journal.append(record, block=False, timeout=0)
     with pytest.raises(JournalFull):
         journal.append(record, block=True, timeout=0.1)
-    lines, position = journal.read(journal.committed, 1)
+    _, position = journal.read(journal.committed, 1)
     threading.Timer(0.2, journal.commit, args=(position,)).start()
     journal.append(record, block=True, timeout=5)  # room made by the commit
     assert journal.read(journal.committed, 10)[0] == [record, record]

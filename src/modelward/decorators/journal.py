@@ -123,10 +123,9 @@ class Journal:
         """Append one record (without its newline); refuse or wait while the journal is full."""
         record = line + b"\n"
         with self._lock:
-            if self.pending_bytes + len(record) > self.max_bytes:
-                if not block or not self.space.wait_for(
-                        lambda: self.pending_bytes + len(record) <= self.max_bytes, timeout):
-                    raise JournalFull(f"payload journal {self.directory} is full ({self.pending_bytes} bytes not yet "
+            if self.pending_bytes + len(record) > self.max_bytes and (not block or not self.space.wait_for(
+                    lambda: self.pending_bytes + len(record) <= self.max_bytes, timeout)):
+                raise JournalFull(f"payload journal {self.directory} is full ({self.pending_bytes} bytes not yet "
                                       f"shipped, limit {self.max_bytes}); the sink is down or too slow")
             handle = self._writable(len(record))
             handle.write(record)
@@ -194,7 +193,7 @@ class Journal:
             handle.flush()
             if self.fsync != "never":
                 os.fsync(handle.fileno())
-        os.replace(temporary, self.directory / "offset.json")
+        temporary.replace(self.directory / "offset.json")
         with self._lock:
             self.committed = position
             for number in [n for n in self._segments if n < position.segment]:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelward.decorators.common import as_document, masked
 from modelward.decorators.journal import FsyncPolicy, Journal
-from modelward.decorators.sinks import SinkConfig, make_sink
+from modelward.decorators.sinks import JsonlSinkConfig, Sink, SinkConfig, make_sink
 from modelward.errors import ConfigurationError, JournalFull, ModelwardError
 from modelward.model import MLModelDecorator, PredictionNotAvailable
 from modelward.model.context import current_request_id
@@ -68,7 +68,8 @@ class Shipper:
 
     def __init__(self, journal: Journal, config: PayloadLogConfig) -> None:
         self.journal, self.config = journal, config
-        self.sink = make_sink(config.sink)
+        self.sink: Sink | None = None  # opened by the thread, so a sink that is down at start is retried
+        self.description = describe(config)
         self.shipped = 0
         self.failures = 0
         self.error: str | None = None
@@ -96,12 +97,14 @@ class Shipper:
         """Ship one batch from the committed offset; the number of records shipped."""
         lines, position = self.journal.read(self.journal.committed, self.config.batch_size)
         if lines:
+            if self.sink is None:
+                self.sink = make_sink(self.config.sink)
             self.sink.write(lines)
         if position != self.journal.committed:
             self.journal.commit(position)
         self.shipped += len(lines)
         if self.error is not None:
-            logger.info("payload sink %s works again", self.sink.description)
+            logger.info("payload sink %s works again", self.description)
         self.error, self.failing_since = None, None
         return len(lines)
 
@@ -109,7 +112,7 @@ class Shipper:
         self.failures += 1
         if self.error is None:
             logger.error("payload sink %s failed (records stay in the journal and are retried): %s",
-                         self.sink.description, exc)
+                         self.description, exc)
             self.failing_since = time.monotonic()
         self.error = f"{type(exc).__name__}: {exc}"
 
@@ -120,7 +123,14 @@ class Shipper:
             time.sleep(0.02)
         self._stop.set()
         self._thread.join(timeout=drain_seconds)
-        self.sink.close()
+        if self.sink is not None:
+            self.sink.close()
+
+
+def describe(config: PayloadLogConfig) -> str:
+    """The sink as messages name it."""
+    sink = config.sink
+    return f"jsonl {sink.path}" if isinstance(sink, JsonlSinkConfig) else f"cloudevents {sink.url}"
 
 
 class PayloadLogDecorator(MLModelDecorator):
@@ -183,7 +193,7 @@ class PayloadLogDecorator(MLModelDecorator):
         shipper = self._shipper
         if shipper.error is not None and shipper.failing_since is not None:
             waited = time.monotonic() - shipper.failing_since
-            found.append(f"payload sink {shipper.sink.description} failing for {waited:.0f}s "
+            found.append(f"payload sink {shipper.description} failing for {waited:.0f}s "
                          f"({self._journal.pending_bytes} bytes waiting in {self._journal.directory}): {shipper.error}")
         if self._full:
             found.append(f"payload journal {self._journal.directory} is full (limit {self._options.max_bytes} "

@@ -18,8 +18,6 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 class Sink(Protocol):
     """Ships a batch of records (raw JSON lines, without newlines); raises when it cannot."""
 
-    description: str
-
     def write(self, records: list[bytes]) -> None: ...
 
     def close(self) -> None: ...
@@ -55,7 +53,6 @@ class JsonlSink:
 
     def __init__(self, config: JsonlSinkConfig) -> None:
         self.path = config.path
-        self.description = f"jsonl {self.path}"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("ab")
         if self._file.tell() > 0 and not self.path.read_bytes().endswith(b"\n"):
@@ -75,7 +72,6 @@ class CloudEventsSink:
 
     def __init__(self, config: CloudEventsSinkConfig) -> None:
         self.config = config
-        self.description = f"cloudevents {config.url}"
         self._client = httpx.Client(timeout=config.timeout, headers=config.headers)
 
     def write(self, records: list[bytes]) -> None:

@@ -93,9 +93,7 @@ class ServingMetrics:
         code = str(status)
         self.requests.labels(model, version, protocol, code).inc()
         self.duration.labels(model, version, protocol).observe(seconds)
-        if code.isdigit() and int(code) >= 400:
-            self.errors.labels(model, version, protocol, code).inc()
-        elif not code.isdigit() and code.upper() != "OK":
+        if (code.isdigit() and int(code) >= 400) or (not code.isdigit() and code.upper() != "OK"):
             self.errors.labels(model, version, protocol, code).inc()
 
     def observe_decision(self, model: str, allowed: bool) -> None:
