@@ -7,6 +7,7 @@ The enrichment decorator lives in ``modelward.services.enrichment`` (its SQL loo
 layer's SQLAlchemy).
 """
 
+from modelward.decorators.cache import CacheConfig, CacheDecorator
 from modelward.decorators.payload import PayloadLogConfig, PayloadLogDecorator
 
-__all__ = ["PayloadLogConfig", "PayloadLogDecorator"]
+__all__ = ["CacheConfig", "CacheDecorator", "PayloadLogConfig", "PayloadLogDecorator"]
