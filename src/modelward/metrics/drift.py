@@ -89,7 +89,7 @@ def compare(profile: Mapping[str, Any], inputs: Iterable[Mapping[str, Any]], thr
 def _feature(name: str, spec: Mapping[str, Any], values: list[Any], limits: Thresholds) -> FeatureDrift:
     normalized = [normalize(v) for v in values]
     present = [v for v in normalized if v is not None]
-    common = {"feature": name, "kind": str(spec["kind"]), "count": len(present),
+    common: dict[str, Any] = {"feature": name, "kind": str(spec["kind"]), "count": len(present),
               "missing": len(normalized) - len(present)}
     if spec["kind"] == "numeric":
         numbers = sorted(float(v) for v in present if isinstance(v, float))
@@ -176,7 +176,7 @@ def kolmogorov_p(statistic: float) -> float:
     """P(K > statistic) for the Kolmogorov distribution."""
     if statistic < 0.2:
         return 1.0
-    total = sum((-1) ** (k - 1) * math.exp(-2 * k * k * statistic * statistic) for k in range(1, 101))
+    total = sum((1.0 if k % 2 else -1.0) * math.exp(-2 * k * k * statistic * statistic) for k in range(1, 101))
     return min(1.0, max(0.0, 2 * total))
 
 
