@@ -75,3 +75,21 @@ def test_an_unreadable_offset_is_a_configuration_error(tmp_path: Path) -> None:
     (tmp_path / "offset.json").write_text("{", encoding="utf-8")
     with pytest.raises(ConfigurationError, match=r"offset.json: unreadable"):
         Journal(tmp_path)
+
+
+def test_concurrent_appenders_share_fsyncs_and_lose_nothing(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, fsync="always", segment_bytes=4096)
+
+    def write(worker: int) -> None:
+        for n in range(200):
+            journal.append(b'{"w":%d,"n":%d}' % (worker, n), block=False, timeout=0)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines, _ = journal.read(journal.committed, 10_000)
+    assert sorted(lines) == sorted(b'{"w":%d,"n":%d}' % (w, n) for w in range(4) for n in range(200))
+    assert journal._synced == 800  # every record is covered by an fsync that began after it was written
+    journal.close()

@@ -13,6 +13,7 @@ directory (an exclusive ``flock`` on ``journal.lock``, released by the kernel wh
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -50,7 +51,8 @@ class Journal:
         self.segment_bytes, self.max_bytes = segment_bytes, max_bytes
         self._lock = threading.Lock()
         self.space = threading.Condition(self._lock)  # notified when the consumer commits
-        self.appended = threading.Condition(threading.Lock())  # notified on append
+        self._sync_lock = threading.Lock()  # group commit: one fsync covers every record written before it
+        self._written = self._synced = 0  # records written / known to be on disk (fsync: always)
         self._lockfile = self._hold(directory)
         try:
             self.committed = self._read_offset()
@@ -120,20 +122,44 @@ class Journal:
     # --- writing ---------------------------------------------------------------------------
 
     def append(self, line: bytes, *, block: bool, timeout: float) -> None:
-        """Append one record (without its newline); refuse or wait while the journal is full."""
+        """Append one record (without its newline); refuse or wait while the journal is full.
+
+        With ``fsync: always`` it returns once an fsync that began after the write has finished;
+        concurrent appenders share one fsync (group commit).
+        """
         record = line + b"\n"
         with self._lock:
             if self.pending_bytes + len(record) > self.max_bytes and (not block or not self.space.wait_for(
                     lambda: self.pending_bytes + len(record) <= self.max_bytes, timeout)):
                 raise JournalFull(f"payload journal {self.directory} is full ({self.pending_bytes} bytes not yet "
-                                      f"shipped, limit {self.max_bytes}); the sink is down or too slow")
+                                  f"shipped, limit {self.max_bytes}); the sink is down or too slow")
             handle = self._writable(len(record))
             handle.write(record)
             handle.flush()
-            self._sync(handle)
             self.pending_bytes += len(record)
-        with self.appended:
-            self.appended.notify_all()
+            self._written += 1
+            mine = self._written
+            if self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval:
+                os.fsync(handle.fileno())
+                self._last_sync = time.monotonic()
+        if self.fsync == "always":
+            self._group_sync(mine)
+
+    def _group_sync(self, mine: int) -> None:
+        with self._sync_lock:
+            if self._synced >= mine:
+                return  # another appender's fsync began after this record was written
+            with self._lock:
+                covered, handle = self._written, self._file
+            if handle is not None:
+                try:
+                    os.fsync(handle.fileno())
+                except ValueError:
+                    pass  # closed by a segment roll, which fsynced it
+                except OSError as exc:
+                    if exc.errno != errno.EBADF:  # EBADF: closed (and fsynced) by a roll meanwhile
+                        raise
+            self._synced = max(self._synced, covered)
 
     def _writable(self, size: int) -> IO[bytes]:
         if self._file is not None and self._file.tell() + size > self.segment_bytes and self._file.tell() > 0:
@@ -144,13 +170,6 @@ class Journal:
             if self.fsync != "never":
                 _sync_directory(self.directory)
         return self._file
-
-    def _sync(self, handle: IO[bytes]) -> None:
-        if self.fsync == "always":
-            os.fsync(handle.fileno())
-        elif self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval:
-            os.fsync(handle.fileno())
-            self._last_sync = time.monotonic()
 
     def _close_file(self) -> None:
         if self._file is not None:
@@ -171,7 +190,11 @@ class Journal:
         lines: list[bytes] = []
         for number in (n for n in segments if n >= start.segment):
             offset = position.offset if number == position.segment else 0
-            with (self.directory / segment_name(number)).open("rb") as handle:
+            path = self.directory / segment_name(number)
+            if not path.exists():  # nothing appended to it yet
+                position = Position(number, offset)
+                break
+            with path.open("rb") as handle:
                 handle.seek(offset)
                 while len(lines) < limit:
                     line = handle.readline()

@@ -59,6 +59,7 @@ class PayloadLogConfig(BaseModel):
     block_timeout: float = Field(default=5.0, ge=0, description="Seconds a prediction waits for room (block).")
     batch_size: int = Field(default=500, ge=1, description="Records per shipment.")
     max_backoff: float = Field(default=30.0, gt=0, description="Longest wait between shipping retries.")
+    ship_interval: float = Field(default=0.2, gt=0, description="Seconds the shipper waits once it has caught up.")
     mask: list[str] = Field(default_factory=list, description="Dotted paths replaced by **** "
                             "(request.x, response.y; * matches any key or item).")
 
@@ -89,9 +90,8 @@ class Shipper:
                 backoff = min(backoff * 2, self.config.max_backoff)
                 continue
             backoff = 0.05
-            if not moved:
-                with self.journal.appended:
-                    self.journal.appended.wait(0.2)
+            if moved < self.config.batch_size:  # caught up: let records gather (no wake-up per record)
+                self._stop.wait(self.config.ship_interval)
 
     def ship_once(self) -> int:
         """Ship one batch from the committed offset; the number of records shipped."""
