@@ -8,25 +8,15 @@ import subprocess
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-import numpy as np
-
 from modelward.artifacts import CodeRef, DatasetRef, Training, build_package, load_parameters, load_signer
+from modelward.metrics.profile import build_profile
 from modelward.model import MLModel
 
 
-def profile(features: np.ndarray, columns: list[str]) -> dict[str, dict[str, object]]:
-    """A small data profile (the training report that travels inside the package)."""
-    report: dict[str, dict[str, object]] = {}
-    for index, column in enumerate(columns):
-        values = features[:, index]
-        try:
-            numbers = values.astype(float)
-            report[column] = {"min": float(numbers.min()), "max": float(numbers.max()),
-                              "mean": round(float(numbers.mean()), 4), "missing": int(np.isnan(numbers).sum())}
-        except ValueError:
-            kinds, counts = np.unique(values.astype(str), return_counts=True)
-            report[column] = {"counts": dict(zip(kinds.tolist(), counts.tolist(), strict=True))}
-    return report
+def profile(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The training data profile (inputs as the model's input documents): the training report that
+    travels inside the package, and what ``modelward drift`` compares logged inputs with."""
+    return build_profile(rows)
 
 
 def git_commit() -> str:

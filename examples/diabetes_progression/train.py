@@ -47,7 +47,7 @@ def train(output: Path, file_format: str = "skops") -> dict[str, float]:
     metrics = {"r2": round(float(r2_score(y_test, predicted)), 4),
                "mae": round(float(mean_absolute_error(y_test, predicted)), 2)}
     save_model(pipeline, output, file_format)
-    (output / "data_profile.json").write_text(json.dumps(profile(features, FEATURES), indent=2) + "\n",
+    (output / "data_profile.json").write_text(json.dumps(profile([row_to_input(r) for r in features]), indent=2) + "\n",
                                               encoding="utf-8")
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     model = DiabetesProgressionModel.from_pipeline(pipeline)

@@ -57,11 +57,16 @@ def train(output: Path, file_format: str = "skops") -> dict[str, float]:
     metrics = {"r2": round(float(r2_score(y_test, predicted)), 4),
                "mae": round(float(mean_absolute_error(y_test, predicted)), 2)}
     save_model(pipeline, output, file_format)
-    (output / "data_profile.json").write_text(json.dumps(profile(features, COLUMNS), indent=2) + "\n",
+    (output / "data_profile.json").write_text(json.dumps(profile(input_rows(features)), indent=2) + "\n",
                                               encoding="utf-8")
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_cases(pipeline, output / "validation.jsonl")
     return metrics
+
+
+def input_rows(features: np.ndarray) -> list[dict[str, object]]:
+    """The training rows as the model's input documents (what the payload log records)."""
+    return [dict(zip(COLUMNS, row, strict=True)) for row in features.tolist()]
 
 
 def write_cases(pipeline: Pipeline, target: Path) -> None:

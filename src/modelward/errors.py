@@ -12,7 +12,10 @@ them into a one-line message and a non-zero exit.
     │   ├── SchemaValidationError     a request does not match the model's input schema
     │   ├── PredictionError           the model raised while predicting
     │   ├── FeedbackUnavailable       feedback could not be recorded durably (nothing was learned)
-    │   └── ServiceOverloaded         a model's batch queue is full; retry after ``retry_after`` seconds
+    │   ├── ServiceOverloaded         a model's batch queue is full; retry after ``retry_after`` seconds
+    │   └── EnrichmentError
+    │       ├── EnrichmentKeyMissing  the lookup holds no entry for the input's key (a client error)
+    │       └── EnrichmentUnavailable the lookup (Redis, a database) cannot be reached
     ├── RequestError                  a malformed request (bad JSON, duplicate keys, NaN, size)
     │   ├── PayloadTooLarge
     │   ├── RequestTimeout            the body did not arrive within the body timeout
@@ -32,6 +35,8 @@ them into a one-line message and a non-zero exit.
     │   ├── PackageFormatError
     │   └── StoreError
     │       └── StoreUnavailable
+    ├── PayloadLogError
+    │   └── JournalFull               the payload journal is at its limit (the sink is down or slow)
     ├── CatalogError
     │   ├── NotFound
     │   ├── Conflict
@@ -102,6 +107,18 @@ class ServiceOverloaded(ModelError):
     def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
         super().__init__(message, retry_after=retry_after, **details)
         self.retry_after = retry_after
+
+
+class EnrichmentError(ModelError):
+    """The enrichment decorator could not add its fields to the input."""
+
+
+class EnrichmentKeyMissing(EnrichmentError):
+    """The lookup has no entry for the key the input names."""
+
+
+class EnrichmentUnavailable(EnrichmentError):
+    """The lookup (Redis, a database) cannot be reached."""
 
 
 class RequestError(ModelwardError):
@@ -190,6 +207,17 @@ class StoreUnavailable(StoreError):
     """The artifact store cannot be reached."""
 
 
+# --- payload logging ---------------------------------------------------------------------
+
+
+class PayloadLogError(ModelwardError):
+    """Something about the payload log."""
+
+
+class JournalFull(PayloadLogError):
+    """The payload journal holds as many unshipped bytes as it may; the prediction is refused."""
+
+
 # --- catalog -------------------------------------------------------------------------------
 
 
@@ -243,7 +271,11 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "DeployError",
+    "EnrichmentError",
+    "EnrichmentKeyMissing",
+    "EnrichmentUnavailable",
     "Forbidden",
+    "JournalFull",
     "KeyExpired",
     "KeyRevoked",
     "ManifestMismatch",
@@ -253,6 +285,7 @@ __all__ = [
     "ModelwardError",
     "NotFound",
     "PackageFormatError",
+    "PayloadLogError",
     "PayloadTooLarge",
     "PolicyCompileError",
     "PolicyDenied",

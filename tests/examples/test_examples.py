@@ -42,6 +42,10 @@ def test_training_writes_model_metrics_and_cases(trained: dict[str, Path], examp
     cases = [json.loads(line) for line in (folder / "validation.jsonl").read_text().splitlines()]
     assert len(cases) >= 5
     assert all(set(case) == {"input", "output", "tolerance"} for case in cases)
+    profile = json.loads((folder / "data_profile.json").read_text())
+    assert profile["format"] == "modelward-profile/1"
+    assert set(profile["features"]) == set(cases[0]["input"])  # profiled as the model's input documents
+    assert profile["features"]["sex"]["kind"] == "categorical" and profile["features"]["bmi"]["kind"] == "numeric"
 
 
 @pytest.mark.integration

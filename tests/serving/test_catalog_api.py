@@ -153,3 +153,18 @@ def test_serve_config_with_catalog_answers_models_and_catalog_from_one_process(
 def _migrated(url: str) -> str:
     c.open_catalog(url, migrate=True).dispose()
     return url
+
+
+def test_catalog_serve_counts_requests_per_route_on_metrics(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    app = create_catalog_app(Settings(data_dir=tmp_path, catalog_read_open=True))
+    with TestClient(app) as client:
+        assert client.get("/api/catalog/models").status_code == 200
+        assert client.get("/api/catalog/models/nope").status_code == 404
+        text = client.get("/metrics").text
+    counts = {tuple(sorted(s.labels.items())): s.value for family in text_string_to_metric_families(text)
+              for s in family.samples if s.name == "modelward_http_requests_total"}
+    assert counts[(("method", "GET"), ("route", "/api/catalog/models"), ("status", "200"))] == 1
+    assert counts[(("method", "GET"), ("route", "/api/catalog/models/{name}"), ("status", "404"))] == 1

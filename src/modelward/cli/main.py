@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from modelward.cli import artifacts, catalog, deploy, policy, serve
+from modelward.cli import artifacts, catalog, dashboard, deploy, drift, policy, serve
 from modelward.cli.common import err_console
 from modelward.errors import ModelwardError
 
@@ -24,7 +24,7 @@ def make_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
-    for module in (serve, policy, artifacts, catalog, deploy):
+    for module in (serve, policy, artifacts, catalog, deploy, drift, dashboard):
         module.register(app)
     return app
 

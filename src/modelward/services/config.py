@@ -111,6 +111,10 @@ class ServiceConfig(BaseModel):
     metrics: dict[str, Any] | None = Field(
         default=None, description="Accepted for rest_model_service compatibility."
     )
+    tracing: bool = Field(
+        default=False, description="OpenTelemetry spans around each decorator layer's predict (needs the otel "
+        "extra and a tracer provider configured in the process); off: nothing is wrapped.",
+    )
 
     @field_validator("models")
     @classmethod

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelward.errors import ConfigurationError, ModelLoadError, ModelwardError
+from modelward.metrics.tracing import instrument
 from modelward.model import batches, enable_ml_base_interop, is_model, missing_members, unwrap
 from modelward.services.config import ModelConfig, ServiceConfig
 
@@ -128,5 +129,7 @@ def _build_all(config: ServiceConfig) -> list[LoadedModel]:
                 f"models[{seen[item.qualified_name]}]"
             )
         seen[item.qualified_name] = index
+        if config.tracing:
+            instrument(item.model)
         loaded.append(item)
     return loaded

@@ -27,6 +27,7 @@ from modelward.errors import ModelwardError, Unauthorized
 from modelward.serving.errors import JSON, error_response, validation_error
 from modelward.serving.health import is_operator
 from modelward.serving.limits import BodyLimit, BodyLimits
+from modelward.serving.metrics_routes import HttpMetrics, add_metrics_route
 from modelward.serving.shutdown import Draining
 from modelward.settings import Settings
 
@@ -257,6 +258,7 @@ def create_catalog_app(settings: Settings) -> FastAPI:
     app.state.catalog = catalog
     app.state.draining = Draining()
     _error_handlers(app)
+    app.add_middleware(HttpMetrics, metrics=add_metrics_route(app))
 
     @app.get("/api/health", include_in_schema=False)
     async def health(request: Request) -> Response:

@@ -1,0 +1,37 @@
+"""``modelward dashboard``: a Grafana dashboard (JSON) for the models of a service config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelward.cli.common import console
+from modelward.errors import ConfigurationError
+from modelward.services.dashboard import dashboard_for
+
+
+def dashboard(
+    config: Annotated[Path, typer.Argument(help="Service config file.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")] = None,
+    title: Annotated[str | None, typer.Option(help="Dashboard title (default: the service_title).")] = None,
+) -> None:
+    """Write a Grafana dashboard with one row per model of CONFIG, on modelward's metric names."""
+    document = dashboard_for(config, title)
+    text = json.dumps(document, indent=2) + "\n"
+    if output is None:
+        console().print(text, markup=False, end="")
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"{output}: cannot write the dashboard: {exc.strerror or exc}") from None
+    rows = sum(1 for panel in document["panels"] if panel["type"] == "row")
+    console().print(f"wrote {output} ({rows} models)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the dashboard command."""
+    app.command()(dashboard)
