@@ -69,7 +69,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not wait_for_models:
             threading.Thread(target=loader, name="modelward-model-loader", daemon=True).start()
-        yield
+        async with v2.grpc_serving(app.state.open_inference, settings):
+            yield
         plane.close()
 
     app = ServiceApp(

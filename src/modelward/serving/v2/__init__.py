@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from fastapi import FastAPI
 
 from modelward.services.dataplane import DataPlane
@@ -14,7 +16,7 @@ from modelward.serving.v2 import rest
 from modelward.serving.v2.core import OpenInference
 from modelward.settings import Settings
 
-__all__ = ["OpenInference", "mount"]
+__all__ = ["OpenInference", "grpc_serving", "mount"]
 
 
 def mount(app: FastAPI, plane: DataPlane, settings: Settings) -> OpenInference:
@@ -23,3 +25,10 @@ def mount(app: FastAPI, plane: DataPlane, settings: Settings) -> OpenInference:
     rest.add_routes(app, v2, settings.max_body_bytes)
     app.state.open_inference = v2
     return v2
+
+
+def grpc_serving(v2: OpenInference, settings: Settings) -> AbstractAsyncContextManager[int | None]:
+    """Serve V2 over gRPC on ``settings.host:settings.grpc_port`` while open (a no-op when no port is set)."""
+    from modelward.serving.v2.grpc_server import serving
+
+    return serving(v2, settings.host, settings.grpc_port)
