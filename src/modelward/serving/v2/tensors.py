@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from modelward.errors import RequestError
+from modelward.model import PredictionNotAvailable
 
 #: struct format of each fixed-size datatype (BYTES is length-prefixed, see ``decode_binary``)
 FORMATS = {"BOOL": "?", "UINT8": "B", "UINT16": "H", "UINT32": "I", "UINT64": "Q", "INT8": "b", "INT16": "h",
@@ -78,8 +79,20 @@ def datatype_of(annotation: Any) -> str:
     return "BYTES"
 
 
+def unwrap(schema: Any) -> Any:
+    """The type a schema describes, without root-model wrappers and the policy's ``PredictionNotAvailable``."""
+    if isinstance(schema, type) and issubclass(schema, RootModel):
+        return unwrap(schema.model_fields["root"].annotation)
+    if typing.get_origin(schema) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(schema) if a is not PredictionNotAvailable]
+        if len(members) == 1:
+            return unwrap(members[0])
+    return schema
+
+
 def schema_tensors(schema: Any) -> list[TensorSpec]:
     """One tensor per field of a pydantic schema, or one ``output`` tensor for any other type."""
+    schema = unwrap(schema)
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return [TensorSpec(name, datatype_of(info.annotation)) for name, info in schema.model_fields.items()]
     return [TensorSpec(SCALAR_OUTPUT, datatype_of(schema))]
@@ -212,7 +225,7 @@ def tensors_from_outputs(output_type: Any, outputs: list[Any]) -> list[Tensor]:
     """One tensor per output field (rows in order), or one ``output`` tensor for a scalar output type."""
     specs = schema_tensors(output_type)
     documents = [o.model_dump(mode="json") if isinstance(o, BaseModel) else o for o in outputs]
-    if len(specs) == 1 and specs[0].name == SCALAR_OUTPUT and not _is_model(output_type):
+    if len(specs) == 1 and specs[0].name == SCALAR_OUTPUT and not _is_model(unwrap(output_type)):
         columns = {SCALAR_OUTPUT: documents}
     else:
         columns = {spec.name: [d.get(spec.name) for d in documents] for spec in specs}
