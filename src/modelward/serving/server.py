@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from modelward.services.config import configure_logging, load_config
 from modelward.serving.app import config_path, create_app
+from modelward.serving.v2.grpc_server import check_port as check_grpc_port
 from modelward.settings import Settings, load_settings
 
 
@@ -21,6 +22,7 @@ def serve(settings: Settings) -> None:
     """Validate the config, then serve until interrupted."""
     path = config_path(settings)
     config = load_config(path)  # fail fast on a bad file, before binding the port
+    check_grpc_port(settings.host, settings.grpc_port)  # and on a gRPC port that cannot be served
     common = {
         "host": settings.host,
         "port": settings.port,

@@ -8,6 +8,7 @@ typed ``contents`` or as ``raw_input_contents``; outputs go back the same way th
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
@@ -178,6 +179,25 @@ async def _abort(context: Any, exc: ModelwardError) -> NoReturn:
     raise AssertionError("unreachable")  # pragma: no cover - context.abort raises
 
 
+def check_port(host: str, port: int | None) -> None:
+    """Fail before serving, with one clear line, when gRPC is wanted but cannot run or bind."""
+    if port is None:
+        return
+    if _MISSING is not None:
+        raise ConfigurationError(f"a gRPC port is configured but grpcio/protobuf cannot be imported "
+                                 f"({_MISSING}); install modelward's dependencies or unset grpc_port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot serve gRPC on {_address(host, port)}: {exc.strerror}") from None
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @asynccontextmanager
 async def serving(v2: OpenInference, host: str, port: int | None) -> AsyncIterator[int | None]:
     """Serve gRPC on ``host:port`` while the context is open (nothing when ``port`` is None).
@@ -192,7 +212,7 @@ async def serving(v2: OpenInference, host: str, port: int | None) -> AsyncIterat
                                  f"({_MISSING}); install modelward's dependencies or unset grpc_port")
     server = aio.server()
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(Servicer(v2), server)  # type: ignore[no-untyped-call]
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    address = _address(host, port)
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError as exc:
