@@ -9,7 +9,6 @@ from fastapi import FastAPI
 
 from modelward.services.config import configure_logging, load_config
 from modelward.serving.app import config_path, create_app
-from modelward.serving.v2.grpc_server import check_port as check_grpc_port
 from modelward.settings import Settings, load_settings
 
 
@@ -22,7 +21,10 @@ def serve(settings: Settings) -> None:
     """Validate the config, then serve until interrupted."""
     path = config_path(settings)
     config = load_config(path)  # fail fast on a bad file, before binding the port
-    check_grpc_port(settings.host, settings.grpc_port)  # and on a gRPC port that cannot be served
+    if settings.grpc_port is not None:  # and on a gRPC port that cannot be served
+        from modelward.serving.v2.grpc_server import check_port
+
+        check_port(settings.host, settings.grpc_port)
     common = {
         "host": settings.host,
         "port": settings.port,
@@ -36,5 +38,7 @@ def serve(settings: Settings) -> None:
         return
     configure_logging(config, str(path))  # a bad logging section stops here, not in every worker
     os.environ["MODELWARD_CONFIG"] = str(path.resolve())
+    if settings.grpc_port is not None:  # each worker serves gRPC too (SO_REUSEPORT), where the parent was told
+        os.environ.update(MODELWARD_GRPC_PORT=str(settings.grpc_port), MODELWARD_HOST=settings.host)
     uvicorn.run("modelward.serving.server:app_factory", factory=True, workers=settings.workers,
                 **common)  # type: ignore[arg-type]

@@ -31,4 +31,4 @@ def grpc_serving(v2: OpenInference, settings: Settings) -> AbstractAsyncContextM
     """Serve V2 over gRPC on ``settings.host:settings.grpc_port`` while open (a no-op when no port is set)."""
     from modelward.serving.v2.grpc_server import serving
 
-    return serving(v2, settings.host, settings.grpc_port)
+    return serving(v2, settings.host, settings.grpc_port, settings.max_body_bytes)

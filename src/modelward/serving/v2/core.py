@@ -85,7 +85,8 @@ class OpenInference:
             documents = rows_from_tensors(endpoint.qualified_name, endpoint.input_schema, inputs)
             rows = len(documents)
             result = await self.plane.infer(InferenceRequest(
-                model=endpoint.qualified_name, version=version or None, inputs=documents, many=True,
+                # one row is one input: it may then run on the event loop (``execution: auto``)
+                model=endpoint.qualified_name, version=version or None, inputs=documents, many=rows != 1,
                 protocol=protocol, request_id=request_id, parameters=dict(parameters or {})))
             denied = result.denied
             if denied:

@@ -199,10 +199,12 @@ def _address(host: str, port: int) -> str:
 
 
 @asynccontextmanager
-async def serving(v2: OpenInference, host: str, port: int | None) -> AsyncIterator[int | None]:
+async def serving(v2: OpenInference, host: str, port: int | None,
+                  max_message: int = 4 * 1024 * 1024) -> AsyncIterator[int | None]:
     """Serve gRPC on ``host:port`` while the context is open (nothing when ``port`` is None).
 
-    Yields the bound port (useful with port 0). Stops with a short grace period on exit.
+    Requests larger than ``max_message`` bytes are refused (RESOURCE_EXHAUSTED). Yields the bound
+    port (useful with port 0). Stops with a short grace period on exit.
     """
     if port is None:
         yield None
@@ -210,7 +212,7 @@ async def serving(v2: OpenInference, host: str, port: int | None) -> AsyncIterat
     if _MISSING is not None:
         raise ConfigurationError(f"a gRPC port is configured but grpcio/protobuf cannot be imported "
                                  f"({_MISSING}); install modelward's dependencies or unset grpc_port")
-    server = aio.server()
+    server = aio.server(options=[("grpc.max_receive_message_length", max_message)])
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(Servicer(v2), server)  # type: ignore[no-untyped-call]
     address = _address(host, port)
     try:

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from modelward.errors import ModelwardError, PayloadTooLarge, RequestError, UnsupportedMediaType
 from modelward.services.jsonbody import loads_strict
 from modelward.serving.errors import JSON, v2_error_response
+from modelward.serving.predict import ServiceApp
 from modelward.serving.v2.core import InferAnswer, OpenInference
 from modelward.serving.v2.tensors import (
     Tensor,
@@ -270,5 +271,7 @@ def add_routes(app: FastAPI, v2: OpenInference, limit: int) -> None:
     for path, handler in post:
         app.router.add_route(path, _guarded(handler), methods=["POST"], include_in_schema=False)
     infer = InferEndpoint(v2, limit)
+    if isinstance(app, ServiceApp):
+        app.v2_infer = infer  # called without the router when no middleware would run (as the native route)
     for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
         app.router.routes.append(Route(path, infer, methods=["POST"], include_in_schema=False))
