@@ -104,3 +104,18 @@ def test_a_taken_grpc_port_is_one_clear_error(tmp_path: Path) -> None:
     output = started.output()
     assert f"cannot serve gRPC on 127.0.0.1:{port}" in output
     assert "Traceback" not in output
+
+
+def test_unavailable_until_models_load(tmp_path: Path) -> None:
+    config = tmp_path / "slow.yaml"
+    config.write_text("models:\n  - class_path: tests.fixtures.SlowInitModel\n    configuration: {seconds: 15}\n",
+                      encoding="utf-8")
+    port = free_port()
+    started = start_server(config, tmp_path, "--grpc-port", str(port))
+    try:
+        answer = run_client("triton_grpc.py", f"127.0.0.1:{port}", "not-ready")
+    finally:
+        stop(started.process)
+    assert (answer["live"], answer["ready"]) == (True, False)
+    assert answer["infer"]["status"] == "StatusCode.UNAVAILABLE"
+    assert "not ready" in answer["infer"]["message"]

@@ -32,11 +32,11 @@ models:
     return config
 
 
-def run_client(script: str, target: str, timeout: float = 120) -> dict[str, Any]:
+def run_client(script: str, target: str, *args: str, timeout: float = 120) -> dict[str, Any]:
     """Run ``v2_clients/<script>`` with the peers venv's Python; its stdout is one JSON document."""
     if not PEERS_PYTHON.exists():
         pytest.fail("the V2 client tests need tests/.envs/peers: run `bash scripts/test_envs.sh` (make test does)")
-    done = subprocess.run([str(PEERS_PYTHON), str(CLIENTS / script), target], capture_output=True, text=True,
+    done = subprocess.run([str(PEERS_PYTHON), str(CLIENTS / script), target, *args], capture_output=True, text=True,
                           timeout=timeout, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])

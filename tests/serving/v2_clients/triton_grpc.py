@@ -84,5 +84,12 @@ def main(url: str) -> dict[str, Any]:
     }
 
 
+def not_ready(url: str) -> dict[str, Any]:
+    """While the models load: live, not ready, and inference UNAVAILABLE."""
+    client = grpcclient.InferenceServerClient(url)
+    return {"live": client.is_server_live(), "ready": client.is_server_ready(),
+            "infer": failure(lambda: infer(client, "slow_model"))}
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1])))
+    print(json.dumps(not_ready(sys.argv[1]) if sys.argv[2:] == ["not-ready"] else main(sys.argv[1])))
