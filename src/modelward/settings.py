@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="Port the service binds to.")
     workers: int = Field(default=1, ge=1, description="Number of server worker processes.")
     log_level: str = Field(default="info", description="Log level of the service.")
+    grpc_port: int | None = Field(default=None, ge=0, le=65535,
+                                  description="Port of the Open Inference (V2) gRPC server; off when unset.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="Largest request body accepted.")
     access_log: bool = Field(default=False, description="Log one line per HTTP request.")
     body_timeout: float = Field(default=30.0, gt=0, description="Seconds a request body may take to arrive "

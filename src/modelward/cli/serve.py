@@ -26,14 +26,16 @@ def serve(
     config: ConfigArg = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default 8000).")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="Also serve Open Inference (V2) gRPC on this port "
+                                                       "(default: off).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default 1).")] = None,
     log_level: Annotated[str | None, typer.Option(help="critical|error|warning|info|debug.")] = None,
     catalog: Annotated[bool | None, typer.Option("--catalog/--no-catalog",
                                                  help="Also serve the catalog API.")] = None,
 ) -> None:
-    """Serve the models of a config file over REST."""
-    overrides = {k: v for k, v in {"config": config, "host": host, "port": port, "workers": workers,
-                                   "log_level": log_level, "catalog_enabled": catalog}.items()
+    """Serve the models of a config file over REST (and Open Inference gRPC with --grpc-port)."""
+    overrides = {k: v for k, v in {"config": config, "host": host, "port": port, "grpc_port": grpc_port,
+                                   "workers": workers, "log_level": log_level, "catalog_enabled": catalog}.items()
                  if v is not None}
     from modelward.serving.server import serve as run_server
 

@@ -29,7 +29,7 @@ from modelward.services.config import ServiceConfig, configure_logging, dotted, 
 from modelward.services.dataplane import DataPlane, endpoint_metadata, load_into
 from modelward.services.feedback import JournalFeedbackSink
 from modelward.services.loader import build_models
-from modelward.serving import health, metrics_routes
+from modelward.serving import health, metrics_routes, v2
 from modelward.serving.errors import JSON, error_response, plain_error, validation_error
 from modelward.serving.feedback import feedback_route
 from modelward.serving.limits import BodyLimits
@@ -71,7 +71,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not wait_for_models:
             threading.Thread(target=loader, name="modelward-model-loader", daemon=True).start()
-        yield
+        async with v2.grpc_serving(app.state.open_inference, settings):
+            yield
         plane.close()
 
     app = ServiceApp(
@@ -90,6 +91,7 @@ def create_app(
     _add_routes(app, plane, settings)
     _mount_catalog(app, settings)
     metrics_routes.mount(app, plane, settings)
+    v2.mount(app, plane, settings)
     app.openapi = lambda: _openapi(app, plane, service)  # type: ignore[method-assign]
     if wait_for_models:
         loader()

@@ -119,3 +119,38 @@ def validation_error(problems: Iterable[tuple[str, str]]) -> Response:
     if more:
         listed.append(f"... and {more} more errors")
     return plain_error(422, "ValidationError", "; ".join(listed) or "invalid request")
+
+
+def v2_status(exc: e.ModelwardError) -> int:
+    """The status of a domain error in the Open Inference Protocol: a denial keeps its decorator's 4xx."""
+    status = exc.details.get("status")
+    if isinstance(exc, e.PolicyDenied) and isinstance(status, int) and 400 <= status < 500:
+        return status
+    return status_for(exc)
+
+
+def v2_error_response(exc: e.ModelwardError) -> Response:
+    """An Open Inference Protocol error answer: ``{"error": "..."}`` (plus a denial's ``messages``)."""
+    code = v2_status(exc)
+    body: dict[str, object] = {"error": exc.message}
+    if isinstance(exc, e.PolicyDenied) and "messages" in exc.details:
+        body["messages"] = exc.details["messages"]
+    if code >= 500:
+        logger.error("%s: %s", type(exc).__name__, exc.message)
+    return Response(orjson.dumps(body), status_code=code, media_type=JSON)
+
+
+#: the gRPC status code name of each HTTP status the table above produces (grpc.StatusCode members)
+GRPC_CODES: dict[int, str] = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    409: "ALREADY_EXISTS", 413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT", 422: "INVALID_ARGUMENT",
+    503: "UNAVAILABLE",
+}
+
+
+def grpc_code(exc: e.ModelwardError) -> str:
+    """The gRPC status code name of a domain error (INTERNAL for errors a client cannot cause)."""
+    if isinstance(exc, e.PolicyDenied):
+        return "PERMISSION_DENIED"
+    status = status_for(exc)
+    return GRPC_CODES.get(status, "FAILED_PRECONDITION" if status < 500 else "INTERNAL")

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 
 from modelward.services.config import ServiceConfig
 from modelward.services.dataplane import ModelEndpoint
+from modelward.serving.v2 import openapi as v2_openapi
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -145,6 +146,8 @@ def build_openapi(app: FastAPI | None, endpoints: list[ModelEndpoint], service: 
     schemas["Error"] = ERROR_SCHEMA
     schemas.update(_status_schemas())
     paths.update(_service_paths())
+    paths.update(v2_openapi.paths())
+    schemas.update(v2_openapi.SCHEMAS)
     for endpoint in endpoints:
         if not endpoint.loaded.config.create_endpoint:
             continue

@@ -45,6 +45,8 @@ class ServiceApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prediction_endpoints: dict[str, PredictionEndpoint] = {}
+        #: ``POST /v2/models/{name}[/versions/{version}]/infer`` (set by ``modelward.serving.v2``)
+        self.v2_infer: ASGIApp | None = None
         self._modelward_otel = False
         self._modelward_otel_checked_at = -1e9
 
@@ -59,10 +61,12 @@ class ServiceApp(FastAPI):
         stack = super().build_middleware_stack()
         return stack if self.body_limits is None else BodyLimit(stack, self.body_limits)
 
-    def _direct(self, scope: Scope) -> PredictionEndpoint | None:
+    def _direct(self, scope: Scope) -> ASGIApp | None:
         if scope["type"] != "http" or scope["method"] != "POST" or self.user_middleware or self.root_path:
             return None
         path: str = scope["path"]
+        if path.startswith(_V2_PREFIX):
+            return self._direct_v2(scope, path)
         if not path.startswith(_MODELS_PREFIX):
             return None
         name, slash, action = path[len(_MODELS_PREFIX):].partition("/")
@@ -71,6 +75,18 @@ class ServiceApp(FastAPI):
             return None
         scope["path_params"] = {"qualified_name": name}
         return endpoint
+
+    def _direct_v2(self, scope: Scope, path: str) -> ASGIApp | None:
+        if self.v2_infer is None or not path.endswith("/infer") or scope.get("root_path") or self._telemetry_on():
+            return None
+        parts = path[len(_V2_PREFIX):-len("/infer")].split("/")
+        if len(parts) == 1 and parts[0]:
+            scope["path_params"] = {"name": parts[0]}
+        elif len(parts) == 3 and parts[0] and parts[1] == "versions" and parts[2]:
+            scope["path_params"] = {"name": parts[0], "version": parts[2]}
+        else:
+            return None
+        return self.v2_infer
 
     def _telemetry_on(self) -> bool:
         """Whether FastAPI's OpenTelemetry instrumentation is on (looked up at most once a second)."""
@@ -83,6 +99,7 @@ class ServiceApp(FastAPI):
 
 
 _MODELS_PREFIX = "/api/models/"
+_V2_PREFIX = "/v2/models/"
 #: the answer's metadata (route taken by a graph, scores), as JSON, when the chain added any
 META_HEADER = b"x-modelward-meta"
 _WANTED_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding", b"x-request-id"})

@@ -39,6 +39,10 @@ def serve(settings: Settings) -> None:
     """Validate the config, bind the port, then serve until SIGTERM or SIGINT and drain."""
     path = config_path(settings)
     config = load_config(path)  # fail fast on a bad file, before binding the port
+    if settings.grpc_port is not None:  # and on a gRPC port that cannot be served
+        from modelward.serving.v2.grpc_server import check_port
+
+        check_port(settings.host, settings.grpc_port)
     sock = shutdown.listen_socket(settings.host, settings.port)
     try:
         if settings.workers == 1:
@@ -47,6 +51,8 @@ def serve(settings: Settings) -> None:
             return
         configure_logging(config, str(path))  # a bad logging section stops here, not in every worker
         os.environ["MODELWARD_CONFIG"] = str(path.resolve())
+        if settings.grpc_port is not None:  # each worker serves gRPC too (SO_REUSEPORT), where the parent was told
+            os.environ.update(MODELWARD_GRPC_PORT=str(settings.grpc_port), MODELWARD_HOST=settings.host)
         from uvicorn.supervisors import Multiprocess
 
         multi = uvicorn_config("modelward.serving.server:app_factory", settings, factory=True,
