@@ -17,8 +17,9 @@ from starlette.requests import Request
 
 from modelward.errors import ModelNotFound, RequestError, UnsupportedMediaType
 from modelward.model import PredictionNotAvailable
+from modelward.model.seldon import SeldonInput, SeldonOutput
 from modelward.services.dataplane import DataPlane, ModelEndpoint, json_type
-from modelward.services.inference import InferenceResult, to_python
+from modelward.services.inference import InferenceRequest, InferenceResult, to_python
 from modelward.serving.predict import receive_body
 
 #: the status of a denial whose decorator kept the article's default (200 with the messages)
@@ -75,6 +76,30 @@ def row_documents(rows: list[Any], names: list[str] | None, endpoint: ModelEndpo
         else:
             raise RequestError(f"{where}[{index}]: expected a row (an array or an object), got {json_type(row)}")
     return documents
+
+
+def takes_messages(endpoint: ModelEndpoint) -> bool:
+    """Whether the model is a Seldon Python class (it takes the whole payload as ``X``, not rows)."""
+    return endpoint.input_schema is SeldonInput
+
+
+def infer_request(endpoint: ModelEndpoint, rows: list[Any], where: str, protocol: str,
+                  request_id: str) -> InferenceRequest:
+    """A request of rows: one document per row, or all rows as ``X`` for a Seldon Python class."""
+    if takes_messages(endpoint):
+        return InferenceRequest(model=endpoint.qualified_name, inputs=[{"X": rows}], protocol=protocol,
+                                request_id=request_id)
+    return InferenceRequest(model=endpoint.qualified_name, inputs=row_documents(rows, None, endpoint, where),
+                            many=True, protocol=protocol, request_id=request_id)
+
+
+def predictions(result: InferenceResult) -> list[Any]:
+    """The outputs as a list of predictions (a Seldon Python class's rows are its predictions)."""
+    outputs = result.outputs
+    if len(outputs) == 1 and isinstance(outputs[0], SeldonOutput):
+        data = to_python(outputs[0])["data"]
+        return data if isinstance(data, list) else [data]
+    return [to_python(o) for o in outputs]
 
 
 def denial(result: InferenceResult) -> tuple[int, list[str]] | None:

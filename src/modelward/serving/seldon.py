@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelward.errors import ModelwardError, RequestError
-from modelward.model.seldon import SeldonInput, SeldonOutput
+from modelward.model.seldon import SeldonOutput
 from modelward.model.seldon_message import (
     SeldonPayload,
     decode_message,
@@ -49,6 +49,7 @@ from modelward.serving.codecs import (
     read_body,
     row_documents,
     served_model,
+    takes_messages,
 )
 from modelward.serving.errors import JSON, status_for
 from modelward.serving.predict import new_request_id
@@ -85,11 +86,6 @@ def parse_message(body: bytes, media: str) -> Any:
 async def read_message(request: Request, limit: int) -> Any:
     body = await read_body(request, limit, ACCEPT)
     return parse_message(body, request.headers.get("content-type", "").split(";", 1)[0].strip().lower())
-
-
-def takes_messages(endpoint: ModelEndpoint) -> bool:
-    """Whether the model is a Seldon Python class (it takes the payload whole)."""
-    return endpoint.input_schema is SeldonInput
 
 
 def model_for(request: Request, plane: DataPlane) -> ModelEndpoint:
