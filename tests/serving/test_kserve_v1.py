@@ -90,3 +90,13 @@ def test_policy_denial_is_a_4xx_with_the_messages(serve: Callable[..., Server], 
     answer = httpx.post(server.url + "/v1/models/pair_model:predict", json={"instances": [[500, 1]]})
     assert answer.status_code == 403
     assert answer.json() == {"error": "a may not exceed 100"}
+
+
+def test_protocol_routes_are_in_the_openapi_document(server: Server) -> None:
+    document = httpx.get(server.url + "/openapi.json").json()
+    for path in ("/api/v1.0/predictions", "/api/v1.0/feedback", "/seldon/{model}/api/v1.0/predictions",
+                 "/v1/models", "/v1/models/{name}", "/v1/models/{name}:predict", "/invocations", "/ping",
+                 "/version"):
+        assert path in document["paths"], path
+    assert "SeldonMessage" in document["components"]["schemas"]
+    assert "text/csv" in document["paths"]["/invocations"]["post"]["requestBody"]["content"]

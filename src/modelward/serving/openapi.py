@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 
 from modelward.services.config import ServiceConfig
 from modelward.services.dataplane import ModelEndpoint
+from modelward.serving.protocol_openapi import protocol_paths
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -145,6 +146,9 @@ def build_openapi(app: FastAPI | None, endpoints: list[ModelEndpoint], service: 
     schemas["Error"] = ERROR_SCHEMA
     schemas.update(_status_schemas())
     paths.update(_service_paths())
+    protocol_path_items, protocol_schemas = protocol_paths()
+    paths.update(protocol_path_items)
+    schemas.update(protocol_schemas)
     for endpoint in endpoints:
         if not endpoint.loaded.config.create_endpoint:
             continue
