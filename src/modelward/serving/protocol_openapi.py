@@ -49,8 +49,8 @@ def _post(tag: str, summary: str, request: dict[str, Any], response: dict[str, A
     responses: dict[str, Any] = {"200": {"description": "OK", "content": response}}
     for code in codes:
         responses[str(code)] = {"description": "Error or policy denial", "content": _json(errors)}
-    operation: dict[str, Any] = {"tags": [tag], "summary": summary, "requestBody": {"required": True, "content": request},
-                 "responses": responses}
+    operation: dict[str, Any] = {"tags": [tag], "summary": summary,
+                                 "requestBody": {"required": True, "content": request}, "responses": responses}
     if parameters:
         operation["parameters"] = parameters
     return {"post": operation}
