@@ -98,6 +98,9 @@ def test_json_data_is_one_document(server: Server) -> None:
     (b'{"data": {"names": ["a", "b"], "ndarray": [[1, -2]]}}', 422, "[0].b"),
     (b'{"colour": 1}', 400, "unknown key(s) colour"),
     (b'{"data": ', 400, "invalid JSON"),
+    (b'{"data": {"ndarray": [[1, 2]]}, "meta": {"tags": [1]}}', 400, "meta.tags: expected an object"),
+    (b'{"data": {"ndarray": [[1, 2]]}, "meta": {"puid": 7}}', 400, "meta.puid: expected a string"),
+    (b'{"data": {"tensor": {"shape": [1, 1, 2], "values": [1, 2]}}}', 400, "more than 2 dimensions"),
 ])
 def test_bad_bodies_are_seldon_failures(server: Server, content: bytes, status: int, fragment: str) -> None:
     answer = post(server, "/api/v1.0/predictions", content)

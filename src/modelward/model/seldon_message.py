@@ -47,7 +47,7 @@ def decode_message(document: Any, where: str = "request") -> SeldonPayload:
     if unknown:
         raise RequestError(f"{where}: unknown key(s) {', '.join(unknown)} in a SeldonMessage; "
                            f"known: {', '.join(sorted(MESSAGE_KEYS))}")
-    meta = _object(message.get("meta") or {}, f"{where}.meta")
+    meta = {} if message.get("meta") is None else _object(message["meta"], f"{where}.meta")
     payloads = [key for key in PAYLOAD_KEYS if key in message]
     if "customData" in message:
         raise RequestError(f"{where}.customData: customData (a protobuf Any) is not supported over REST; "

@@ -103,7 +103,7 @@ def inputs_for(payload: SeldonPayload, endpoint: ModelEndpoint) -> tuple[list[An
             raise RequestError(f"{where}: no rows")
         if not any(isinstance(row, list | dict) for row in rows):
             rows = [rows]  # one row given as a vector, as Seldon's 1-D ndarray
-        elif payload.kind == "tensor" and isinstance(rows[0], list) and isinstance(rows[0][0], list):
+        elif payload.kind == "tensor" and isinstance(rows[0], list) and rows[0] and isinstance(rows[0][0], list):
             raise RequestError(f"{where}: a tensor of more than 2 dimensions cannot be read as rows of {schema}")
         return row_documents(rows, payload.names, endpoint, where), True
     if payload.kind == "jsonData":
@@ -154,13 +154,14 @@ def answer_meta(result: InferenceResult, payload: SeldonPayload, puid: str) -> d
 
 
 def puid_of(payload: SeldonPayload) -> str:
+    """The request's ``meta.puid`` (one is made when missing); ``meta.tags`` is checked too."""
+    if payload.meta.get("tags") is not None and not isinstance(payload.meta["tags"], dict):
+        raise RequestError("meta.tags: expected an object")
     puid = payload.meta.get("puid")
     if puid is None or puid == "":
         return new_request_id()
     if not isinstance(puid, str):
         raise RequestError("meta.puid: expected a string")
-    if not isinstance(payload.meta.get("tags") or {}, dict):
-        raise RequestError("meta.tags: expected an object")
     return puid
 
 
