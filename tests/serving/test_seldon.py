@@ -131,6 +131,8 @@ def test_seldon_class_served_unchanged(server: Server) -> None:
     assert json_data.json()["jsonData"] == {"keys": ["my-data", "my-names"]}
     text = post(server, "/seldon/seldon_style/api/v1.0/predictions", body("metadata_strdata.json"))
     assert text.json()["strData"] == "SOME TEST INPUT"
+    scrape = httpx.get(server.url + "/metrics").text
+    assert 'modelward_seldon_counter_total{key="seldon_style_predictions",model="seldon_style"}' in scrape
 
 
 def test_the_articles_class_and_request(server: Server) -> None:

@@ -7,7 +7,8 @@ wants them, ``send_feedback(self, features, feature_names, reward, truth, routin
 ``{"X": rows | object | text, "names": [...], "meta": {...}}`` in and ``{"data": ..., "names": [...]}``
 out. ``X`` reaches the class as a numpy array when numpy is installed (as Seldon does), else as the
 nested lists. ``tags()`` and ``metrics()`` go into the answer's metadata (``annotate``), which the
-Seldon protocol returns in ``meta.tags`` and ``meta.metrics``.
+Seldon protocol returns in ``meta.tags`` and ``meta.metrics``; COUNTER metrics are also summed and
+reported on ``/metrics`` as ``modelward_seldon_counter_total{model, key}``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib
 import inspect
 import logging
 import re
+import threading
 from functools import cache
 from typing import Any
 
@@ -125,6 +127,8 @@ class SeldonModelAdapter(MLModel):
                                    or metadata.get("name") or _snake(type(component).__name__))
         self._version = str(version or getattr(component, "version", None) or (versions[0] if versions else "0"))
         self._takes_meta = _takes_meta(component.predict)
+        self._counters: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SeldonModelAdapter({type(self._component).__name__})"
@@ -180,10 +184,26 @@ class SeldonModelAdapter(MLModel):
         tags = {**(self._call("tags", None) or {}), **runtime_tags}
         if tags:
             annotate("tags", plain(tags))
-        metrics = [*(self._call("metrics", None) or []), *runtime_metrics]
+        metrics = plain([*(self._call("metrics", None) or []), *runtime_metrics])
         if metrics:
-            annotate("metrics", plain(metrics))
+            annotate("metrics", metrics)
+            self._count(metrics)
         return SeldonOutput(data=value, names=self._class_names(value))
+
+    def _count(self, metrics: list[Any]) -> None:
+        """Add the COUNTER metrics a prediction reported (Seldon's ``{"type", "key", "value"}``)."""
+        with self._lock:
+            for metric in metrics:
+                if isinstance(metric, dict) and metric.get("type") == "COUNTER" and isinstance(
+                        metric.get("value"), int | float) and isinstance(metric.get("key"), str):
+                    self._counters[metric["key"]] = self._counters.get(metric["key"], 0.0) + float(metric["value"])
+
+    def metric_samples(self) -> list[tuple[str, str, dict[str, str], float]]:
+        """The component's COUNTER metrics, summed, for ``/metrics`` (``modelward_seldon_counter_total``)."""
+        with self._lock:
+            counters = sorted(self._counters.items())
+        return [("modelward_seldon_counter", "COUNTER metrics a Seldon component reported, summed.",
+                 {"model": self._qualified_name, "key": key}, value) for key, value in counters]
 
     def _class_names(self, value: Any) -> list[str]:
         if not (isinstance(value, list) and value and isinstance(value[0], list)):
