@@ -176,3 +176,90 @@ class BatchEchoModel(EchoModel):
             with Path(self.sizes_file).open("a", encoding="utf-8") as file:
                 file.write(f"{len(items)}\n")
         return [self.predict(item) for item in items]
+
+
+class PairInput(BaseModel):
+    """Input of the pair model: the two features ('a', 'b') of Seldon's documentation examples."""
+
+    a: float
+    b: float = Field(ge=0)
+
+
+class PairOutput(BaseModel):
+    """Output of the pair model."""
+
+    total: float
+    product: float
+
+
+class PairModel(MLModel):
+    """Adds and multiplies two features (a pydantic-schema model for the protocol codecs)."""
+
+    display_name = "Pair Model"
+    qualified_name = "pair_model"
+    description = "Adds and multiplies a and b."
+    version = "0.3.0"
+    input_schema = PairInput
+    output_schema = PairOutput
+
+    def predict(self, data: Any) -> PairOutput:
+        return PairOutput(total=data.a + data.b, product=data.a * data.b)
+
+
+class SeldonStyleModel:
+    """A model written for Seldon Core's Python wrapper: no MLModel, no schema, numpy in and out."""
+
+    def __init__(self, feedback_file: str = "") -> None:
+        self.feedback_file = feedback_file
+        self.loaded = False
+        self.last_names: list[str] = []
+
+    def load(self) -> None:
+        self.loaded = True
+
+    def predict(self, X: Any, feature_names: Any, **kwargs: Any) -> Any:  # noqa: N803 (Seldon's names)
+        self.last_names = list(feature_names)
+        if isinstance(X, dict):
+            return {"keys": sorted(X)}
+        if isinstance(X, str):
+            return X.upper()
+        return X * 2
+
+    def tags(self) -> dict[str, Any]:
+        return {"model": "seldon-style", "loaded": self.loaded, "names": self.last_names}
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [{"type": "COUNTER", "key": "seldon_style_predictions", "value": 1}]
+
+    def send_feedback(self, features: Any, feature_names: Any, reward: float, truth: Any,
+                      routing: Any = None) -> None:
+        import json
+        from pathlib import Path
+
+        record = {"features": features.tolist(), "names": list(feature_names), "reward": reward,
+                  "truth": None if truth is None else truth.tolist(), "routing": routing,
+                  "features_type": type(features).__name__}
+        with Path(self.feedback_file).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+class WeatherModel:
+    """The source article's Seldon class (seeds/004), with a threshold in place of its keras model."""
+
+    result: dict[str, Any] = {}
+
+    def __init__(self) -> None:
+        self.result = {}
+
+    def predict(self, X: Any, feature_names: Any, **meta: Any) -> Any:  # noqa: N803 (the article's code)
+        if len(X) > 0 and len(feature_names) > 0:
+            idx = 0
+            while idx < len(feature_names):
+                if str(feature_names[idx]).lower() == "temperature":
+                    temp = int(X[idx])
+                    self.result["weather_state"] = "HUMID" if temp > 50 else "DRY"
+                idx = idx + 1
+        return X
+
+    def tags(self) -> dict[str, Any]:
+        return self.result

@@ -79,6 +79,11 @@ class ModelConfig(BaseModel):
     decorators: list[DecoratorConfig] | None = Field(
         default=None, description="Decorators, the first listed innermost."
     )
+    kind: Literal["auto", "mlmodel", "seldon"] = Field(
+        default="auto",
+        description="auto (default): an MLModel is served as it is, and a class that is not one but has "
+        "predict(X, feature_names) is served as a Seldon Python component; mlmodel or seldon says which.",
+    )
     execution: Literal["auto", "thread", "inline"] = Field(
         default="auto",
         description="auto (default): predict on the event loop while the model's recent predictions take "
@@ -114,6 +119,11 @@ class ServiceConfig(BaseModel):
     tracing: bool = Field(
         default=False, description="OpenTelemetry spans around each decorator layer's predict (needs the otel "
         "extra and a tracer provider configured in the process); off: nothing is wrapped.",
+    )
+    default_model: str | None = Field(
+        default=None,
+        description="The model that the protocols whose paths name no model (Seldon v1, MLflow /invocations) "
+        "serve; default: the first model with create_endpoint.",
     )
 
     @field_validator("models")

@@ -11,6 +11,7 @@ from typing import Any
 from modelward.errors import ConfigurationError, ModelLoadError, ModelwardError
 from modelward.metrics.tracing import instrument
 from modelward.model import batches, enable_ml_base_interop, is_model, missing_members, unwrap
+from modelward.model.seldon import SeldonModelAdapter, looks_like_seldon
 from modelward.services.config import ModelConfig, ServiceConfig
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ def build_model(config: ModelConfig, where: str) -> LoadedModel:
     cls = import_object(config.class_path, f"{where}.class_path")
     model = _construct(cls, config.configuration, where)
     missing = missing_members(model)
+    if config.kind == "seldon" or (config.kind == "auto" and missing and looks_like_seldon(model)):
+        model = _adapt_seldon(model, config, where)
+        missing = []
     if missing:
         raise ConfigurationError(
             f"{where}.class_path: '{config.class_path}' is not an MLModel (missing: {', '.join(missing)})"
@@ -84,6 +88,17 @@ def build_model(config: ModelConfig, where: str) -> LoadedModel:
             "cannot take a batch; define one (see docs/serving.md, 'Adaptive batching') or remove batching")
     logger.info("loaded model %s version %s as %r", own_name, model.version, model)
     return LoadedModel(model=model, config=config)
+
+
+def _adapt_seldon(component: Any, config: ModelConfig, where: str) -> Any:
+    if not looks_like_seldon(component):
+        raise ConfigurationError(f"{where}.class_path: '{config.class_path}' is not a Seldon component "
+                                 "(it has no predict(X, feature_names))")
+    try:
+        return SeldonModelAdapter(component, qualified_name=config.qualified_name)
+    except Exception as exc:
+        raise ModelLoadError(f"{where}: {type(component).__name__}.load/init_metadata raised "
+                             f"{type(exc).__name__}: {exc}") from exc
 
 
 def _decorate(model: Any, class_path: str, kwargs: dict[str, Any] | None, where: str) -> Any:

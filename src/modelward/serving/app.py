@@ -29,7 +29,7 @@ from modelward.services.config import ServiceConfig, configure_logging, dotted, 
 from modelward.services.dataplane import DataPlane, endpoint_metadata, load_into
 from modelward.services.feedback import JournalFeedbackSink
 from modelward.services.loader import build_models
-from modelward.serving import health, metrics_routes, v2
+from modelward.serving import health, kserve_v1, metrics_routes, mlflow, seldon, v2
 from modelward.serving.errors import JSON, error_response, plain_error, validation_error
 from modelward.serving.feedback import feedback_route
 from modelward.serving.limits import BodyLimits
@@ -167,6 +167,9 @@ def _add_routes(app: ServiceApp, plane: DataPlane, settings: Settings) -> None:
     app.router.add_route("/api/models/{qualified_name}/feedback", feedback_route(plane, settings.max_body_bytes),
                          methods=["POST"], include_in_schema=False)
     health.add_routes(app, plane)
+    seldon.add_routes(app, plane, settings.max_body_bytes)
+    kserve_v1.add_routes(app, plane, settings.max_body_bytes)
+    mlflow.add_routes(app, plane, settings.max_body_bytes)
 
 
 def _json(document: Any, status: int = 200) -> Response:

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 
 from modelward.services.config import ServiceConfig
 from modelward.services.dataplane import ModelEndpoint
+from modelward.serving.protocol_openapi import protocol_paths
 from modelward.serving.v2 import openapi as v2_openapi
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -148,6 +149,9 @@ def build_openapi(app: FastAPI | None, endpoints: list[ModelEndpoint], service: 
     paths.update(_service_paths())
     paths.update(v2_openapi.paths())
     schemas.update(v2_openapi.SCHEMAS)
+    protocol_path_items, protocol_schemas = protocol_paths()
+    paths.update(protocol_path_items)
+    schemas.update(protocol_schemas)
     for endpoint in endpoints:
         if not endpoint.loaded.config.create_endpoint:
             continue
