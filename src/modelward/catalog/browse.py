@@ -1,0 +1,56 @@
+"""Reads for browsing: the values the search filters offer, and a model's versions one page at a time."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+
+from modelward.catalog import schema as s
+from modelward.catalog.db import Catalog
+from modelward.catalog.records import find_model
+from modelward.catalog.views import ModelView, VersionView, model_view, version_view
+
+MAX_FACET_VALUES = 500  # a filter offers at most this many values (an index scan each)
+
+
+class Facets(BaseModel):
+    """The distinct non-empty values the search filters can take, sorted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owners: list[str]
+    lines_of_business: list[str]
+    model_types: list[str]
+    environments: list[str]
+
+
+class ModelPage(BaseModel):
+    """A model, one page of its versions (newest first) and how many it has in all."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: ModelView
+    total: int
+    versions: list[VersionView]
+
+
+def facets(catalog: Catalog) -> Facets:
+    """What the owner, line-of-business, type and environment filters can be set to."""
+    with catalog.read() as session:
+        def distinct(column: object) -> list[str]:
+            query = select(column).where(column != "").distinct().order_by(column).limit(MAX_FACET_VALUES)  # type: ignore[arg-type]
+            return [str(v) for v in session.scalars(query)]
+
+        return Facets(owners=distinct(s.Model.owner), lines_of_business=distinct(s.Model.line_of_business),
+                      model_types=distinct(s.Model.model_type),
+                      environments=distinct(s.VersionPlacement.environment))
+
+
+def model_page(catalog: Catalog, *, name: str, limit: int = 50, offset: int = 0) -> ModelPage:
+    """``name`` and up to ``limit`` of its versions from ``offset``, newest first (``NotFound``)."""
+    with catalog.read() as session:
+        row = find_model(session, name)
+        total = session.scalar(select(func.count()).where(s.ModelVersion.model_id == row.id)) or 0
+        versions = session.scalars(select(s.ModelVersion).where(s.ModelVersion.model_id == row.id)
+                                   .order_by(s.ModelVersion.id.desc()).limit(limit).offset(offset)).all()
+        return ModelPage(model=model_view(row), total=total, versions=[version_view(v) for v in versions])
