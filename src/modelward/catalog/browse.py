@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from modelward.catalog import schema as s
 from modelward.catalog.db import Catalog
@@ -34,16 +35,18 @@ class ModelPage(BaseModel):
     versions: list[VersionView]
 
 
+def _distinct(session: Session, column: InstrumentedAttribute[str]) -> list[str]:
+    query = select(column).where(column != "").distinct().order_by(column).limit(MAX_FACET_VALUES)
+    return [str(v) for v in session.scalars(query)]
+
+
 def facets(catalog: Catalog) -> Facets:
     """What the owner, line-of-business, type and environment filters can be set to."""
     with catalog.read() as session:
-        def distinct(column: object) -> list[str]:
-            query = select(column).where(column != "").distinct().order_by(column).limit(MAX_FACET_VALUES)  # type: ignore[arg-type]
-            return [str(v) for v in session.scalars(query)]
-
-        return Facets(owners=distinct(s.Model.owner), lines_of_business=distinct(s.Model.line_of_business),
-                      model_types=distinct(s.Model.model_type),
-                      environments=distinct(s.VersionPlacement.environment))
+        return Facets(owners=_distinct(session, s.Model.owner),
+                      lines_of_business=_distinct(session, s.Model.line_of_business),
+                      model_types=_distinct(session, s.Model.model_type),
+                      environments=_distinct(session, s.VersionPlacement.environment))
 
 
 def model_page(catalog: Catalog, *, name: str, limit: int = 50, offset: int = 0) -> ModelPage:

@@ -241,14 +241,14 @@ def export(fmt: Annotated[str, typer.Option("--format", help="atlas or openlinea
 def serve(host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
           port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
           url: UrlOpt = None) -> None:
-    """Serve only the catalog API (and /api/health)."""
+    """Serve the catalog API (and /api/health) and the governance console at /console."""
     import uvicorn
 
-    from modelward.serving.catalog_routes import create_catalog_app
+    from modelward.cli.apps import catalog_app
 
     overrides = {k: v for k, v in {"host": host, "port": port, "catalog_url": url}.items() if v is not None}
     settings = load_settings(**overrides)
-    uvicorn.run(create_catalog_app(settings), host=settings.host, port=settings.port,
+    uvicorn.run(catalog_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=settings.access_log)
 
 

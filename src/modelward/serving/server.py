@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,8 +18,9 @@ def app_factory() -> FastAPI:
     return create_app(load_settings())
 
 
-def serve(settings: Settings) -> None:
-    """Validate the config, then serve until interrupted."""
+def serve(settings: Settings, *, build: Callable[..., FastAPI] = create_app,
+          factory: str = "modelward.serving.server:app_factory") -> None:
+    """Validate the config, then serve until interrupted (``build``/``factory`` make the app)."""
     path = config_path(settings)
     config = load_config(path)  # fail fast on a bad file, before binding the port
     common = {
@@ -30,9 +32,9 @@ def serve(settings: Settings) -> None:
         "timeout_graceful_shutdown": 10,
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, config, source=str(path)), **common)  # type: ignore[arg-type]
+        uvicorn.run(build(settings, config, source=str(path)), **common)  # type: ignore[arg-type]
         return
     configure_logging(config, str(path))  # a bad logging section stops here, not in every worker
     os.environ["MODELWARD_CONFIG"] = str(path.resolve())
-    uvicorn.run("modelward.serving.server:app_factory", factory=True, workers=settings.workers,
+    uvicorn.run(factory, factory=True, workers=settings.workers,
                 **common)  # type: ignore[arg-type]
