@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 test: $(STAMP)
+	PYTHON=$(PYTHON) bash scripts/test_envs.sh
 	$(PY) -m pytest
 
 lint: $(STAMP)
