@@ -25,10 +25,10 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-import catalog as bench_catalog  # noqa: E402  (bench/catalog.py)
-
-from modelward import catalog as c  # noqa: E402
 from tests.conftest import MODELWARD, child_env, free_port, stop, wait_for  # noqa: E402
+
+import catalog as bench_catalog  # noqa: E402  (bench/catalog.py)
+from modelward import catalog as c  # noqa: E402
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

@@ -18,9 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from modelward import catalog as c  # noqa: E402
 from tests.conftest import MODELWARD, child_env, free_port, stop, wait_for  # noqa: E402
 from tests.web.seed import seed  # noqa: E402
+
+from modelward import catalog as c  # noqa: E402
 
 BROWSER_PYTHON = ROOT / "tests" / ".envs" / "web" / "bin" / "python"
 DRIVER = ROOT / "tests" / "web" / "browser_driver.py"

@@ -201,7 +201,7 @@ def test_live_health_and_missing_pages(console: Console) -> None:
             "state"] == "unknown"
         assert "healthy" in client.get(f"/console/deployments/{seeded.running}/health").text
         attempt = client.get(f"/console/deployments/{seeded.attempt}").text
-        assert "never registered" in attempt and "key &#39;stranger&#39;" in attempt or "stranger" in attempt
+        assert "never registered" in attempt and "key &#39;stranger&#39; is not in the keyring" in attempt
         missing = client.get("/console/models/nope")
         assert missing.status_code == 404 and "no model &#39;nope&#39;" in missing.text
         assert client.get("/console/no/such/page").status_code == 404
