@@ -11,7 +11,7 @@ from modelward.catalog.attempts import record_failed_attempt
 from modelward.catalog.audit import AuditEventView, AuditReport
 from modelward.catalog.audit import events as audit_events
 from modelward.catalog.audit import verify as verify_audit
-from modelward.catalog.browse import Facets, ModelPage, facets, model_page
+from modelward.catalog.browse import Facets, ModelPage, facets, model_page, newest
 from modelward.catalog.db import (
     Catalog,
     current_revision,
@@ -116,6 +116,7 @@ __all__ = [
     "list_tokens",
     "make_engine",
     "model_page",
+    "newest",
     "open_catalog",
     "open_from_settings",
     "parse_ref",

@@ -17,6 +17,7 @@ from modelward.catalog.views import (
     DeploymentView,
     ModelView,
     VersionView,
+    attempt_view,
     deployment_view,
     model_view,
     utc,
@@ -186,16 +187,21 @@ def _merged_page(session: Session, deployed: Select[s.Deployment, str, str] | No
     merged = union_all(*parts).subquery()
     page = session.execute(select(merged.c.id, merged.c.attempt).order_by(merged.c.at.desc(), merged.c.id)
                            .limit(limit).offset(offset)).all()
-    return DeploymentPage(total=total, deployments=[_one(session, str(ident), bool(kind)) for ident, kind in page])
+    return DeploymentPage(total=total, deployments=_views(session, [(str(i), bool(kind)) for i, kind in page]))
 
 
-def _one(session: Session, ident: str, attempt: bool) -> DeploymentView:
-    if attempt:
-        found = find_attempt(session, ident)
-        assert found is not None
-        return found
-    row = session.get_one(s.Deployment, ident)
-    return deployment_view(row, row.version.model.qualified_name, row.version.version)
+def _views(session: Session, page: list[tuple[str, bool]]) -> list[DeploymentView]:
+    """The views of a page of (id, is-attempt) pairs, in order: two statements, not one per row."""
+    deployed = [ident for ident, attempt in page if not attempt]
+    rows = session.execute(select(s.Deployment, s.Model.qualified_name, s.ModelVersion.version)
+                           .join(s.ModelVersion, s.Deployment.version_id == s.ModelVersion.id).join(s.Model)
+                           .where(s.Deployment.id.in_(deployed))).all() if deployed else []
+    views = {r[0].id: deployment_view(r[0], r[1], r[2]) for r in rows}
+    tried = [ident for ident, attempt in page if attempt]
+    if tried:
+        views |= {a.id: attempt_view(a) for a in session.scalars(select(s.DeploymentAttempt)
+                                                                 .where(s.DeploymentAttempt.id.in_(tried)))}
+    return [views[ident] for ident, _ in page]
 
 
 def _deployment_filters(since: datetime | None, until: datetime | None, environment: str | None,

@@ -108,6 +108,11 @@ class CatalogFacade:
         self.require(who, c.Action.READ)
         return c.search(self.catalog, query=query)
 
+    def newest(self, who: Principal, *, page: int = 1, per_page: int = 20) -> c.SearchPage:
+        """The newest versions (what an empty search returns, without ranking every version)."""
+        self.require(who, c.Action.READ)
+        return c.newest(self.catalog, page=page, per_page=per_page)
+
     def facets(self, who: Principal) -> c.Facets:
         self.require(who, c.Action.READ)
         return c.facets(self.catalog)

@@ -52,12 +52,13 @@ def home(console: Console, visit: Visit) -> Response:
     page = _page_number(visit)
     query = c.SearchQuery(text=form["q"] or None, page=page, per_page=PER_PAGE,
                           **{k: v for k, v in form.items() if k != "q" and v})
-    result = console.facade.search(visit.who, query)
+    searched = any(form.values())
+    result = console.facade.search(visit.who, query) if searched else console.facade.newest(
+        visit.who, page=page, per_page=PER_PAGE)
     recent = console.facade.deployments(visit.who, limit=5)
     return console.page(visit, "home.html", form=form, result=result, facets=console.facade.facets(visit.who),
                         stages=STAGES, targets=[t.value for t in c.Target], recent=recent.deployments,
-                        pages=_pages(result.total, page, PER_PAGE),
-                        searched=any(form.values()))
+                        pages=_pages(result.total, page, PER_PAGE), searched=searched)
 
 
 def _pages(total: int, page: int, size: int) -> dict[str, int]:
