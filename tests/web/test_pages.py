@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from modelward import catalog as c
+from tests.conftest import Server, child_env, wait_for, write_config
 from tests.web.conftest import Console
 from tests.web.seed import XSS_DESCRIPTION
 
@@ -229,3 +232,28 @@ def test_the_audit_page_verifies_the_chain_and_names_a_tampered_event(console: C
         assert "does not verify" in broken and "audit event 3" in broken
         entity = client.get("/console/audit", params={"entity": f"{ICM}@1.1.0"}).text
         assert "version.register" in entity and "model.create" not in entity
+
+
+SERVICE = """\
+service_title: Echo Service
+models:
+  - qualified_name: echo_model
+    class_path: tests.fixtures.EchoModel
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_with_the_catalog_mounts_the_console(serve: Callable[..., Server], tmp_path: Path,
+                                                   workers: str) -> None:
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    c.open_catalog(url, migrate=True).dispose()
+    server = serve(write_config(tmp_path / "svc.yaml", SERVICE), "--catalog", "--workers", workers,
+                   env=child_env(MODELWARD_CATALOG_URL=url))
+    wait_for(server.url, server.process, path="/console/")
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        home = client.get("/console/")
+        assert home.status_code == 200 and "Governance questions" in home.text, server.output()
+        assert client.get("/api/models").json()["models"][0]["qualified_name"] == "echo_model"
+        assert client.get("/", follow_redirects=False).headers["location"] == "/docs"  # serve's root is kept
+    plain = serve(write_config(tmp_path / "svc2.yaml", SERVICE), env=child_env(MODELWARD_CATALOG_URL=url))
+    assert httpx.get(plain.url + "/console/", timeout=10).status_code == 404  # no catalog, no console

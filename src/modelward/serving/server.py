@@ -36,5 +36,6 @@ def serve(settings: Settings, *, build: Callable[..., FastAPI] = create_app,
         return
     configure_logging(config, str(path))  # a bad logging section stops here, not in every worker
     os.environ["MODELWARD_CONFIG"] = str(path.resolve())
+    os.environ["MODELWARD_CATALOG_ENABLED"] = "true" if settings.catalog_enabled else "false"  # --catalog too
     uvicorn.run(factory, factory=True, workers=settings.workers,
                 **common)  # type: ignore[arg-type]
