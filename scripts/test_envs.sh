@@ -20,3 +20,7 @@ ensure_env() {
 
 # peers: protocol clients others wrote (Open Inference V2: Triton's clients, KServe's InferRequest)
 ensure_env peers "tritonclient[http,grpc]>=2.40,<3" "kserve>=0.13,<1"
+
+# web: Playwright for Python (the browser is Debian's chromium; `playwright install` is never run:
+# its browser download cannot be reached here)
+ensure_env web "playwright>=1.45,<2"

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     catalog_auto_migrate: bool = Field(default=True, description="Run catalog migrations at service start.")
     catalog_enabled: bool = Field(default=False, description="Serve /api/catalog from `modelward serve`.")
     catalog_read_open: bool = Field(default=True, description="Catalog reads need no token.")
+    web_console: bool = Field(default=True, description="Serve the governance console at /console with the "
+                                                        "catalog API.")
+    web_session_secret: SecretStr | None = Field(
+        default=None, description="Key that signs console session cookies; default: a random key per process "
+                                  "(logins end on restart; set it when several workers serve the console)."
+    )
+    web_session_hours: float = Field(default=8.0, gt=0, le=720, description="How long a console login lasts.")
 
     keyring: Path | None = Field(default=None, description="Trusted public keys (file or folder); default: "
                                                          "<data_dir>/keyring.")

@@ -11,6 +11,7 @@ from modelward.catalog.attempts import record_failed_attempt
 from modelward.catalog.audit import AuditEventView, AuditReport
 from modelward.catalog.audit import events as audit_events
 from modelward.catalog.audit import verify as verify_audit
+from modelward.catalog.browse import Facets, ModelPage, facets, model_page, newest
 from modelward.catalog.db import (
     Catalog,
     current_revision,
@@ -56,10 +57,12 @@ from modelward.catalog.tokens import (
     TokenView,
     allowed,
     authenticate,
+    authenticate_digest,
     create_token,
     ensure_allowed,
     list_tokens,
     revoke_token,
+    token_digest,
 )
 from modelward.catalog.views import DeploymentView, ModelView, VersionView
 
@@ -78,9 +81,11 @@ __all__ = [
     "DeploymentPage",
     "DeploymentStatus",
     "DeploymentView",
+    "Facets",
     "Lineage",
     "ModelDetail",
     "ModelInfo",
+    "ModelPage",
     "ModelView",
     "Role",
     "SearchHit",
@@ -95,10 +100,12 @@ __all__ = [
     "allowed",
     "audit_events",
     "authenticate",
+    "authenticate_digest",
     "create_token",
     "current_revision",
     "describe_model",
     "ensure_allowed",
+    "facets",
     "get_deployment",
     "get_model",
     "get_version",
@@ -108,6 +115,8 @@ __all__ = [
     "list_models",
     "list_tokens",
     "make_engine",
+    "model_page",
+    "newest",
     "open_catalog",
     "open_from_settings",
     "parse_ref",
@@ -118,6 +127,7 @@ __all__ = [
     "search",
     "set_stage",
     "to_utc",
+    "token_digest",
     "update_deployment",
     "upgrade",
     "verify_audit",

@@ -17,6 +17,7 @@ from modelward.catalog.views import (
     DeploymentView,
     ModelView,
     VersionView,
+    attempt_view,
     deployment_view,
     model_view,
     utc,
@@ -105,9 +106,10 @@ def list_deployments(catalog: Catalog, *, model: str | None = None, version: str
         tried = session.scalar(select(func.count()).select_from(attempted.subquery())) if attempted is not None else 0
         if deployed is None and not tried:
             find_model(session, model or "")  # raises NotFound naming the model
+        plain = wanted.model is None and wanted.version is None
         if not tried:
-            return _deployed_page(session, deployed, limit, offset)
-        return _merged_page(session, deployed, attempted, int(tried or 0), limit, offset)
+            return _deployed_page(session, deployed, limit, offset, plain)
+        return _merged_page(session, deployed, attempted, int(tried or 0), limit, offset, plain)
 
 
 def _deployed(session: Session, wanted: _Filters) -> Select[s.Deployment, str, str] | None:
@@ -142,11 +144,21 @@ def _attempted(wanted: _Filters) -> Select[str, datetime] | None:
     return query
 
 
+def _total(session: Session, query: Select[s.Deployment, str, str], plain: bool) -> int:
+    """How many deployments ``query`` finds; ``plain`` (no model or version filter) counts without joins."""
+    if not plain:
+        return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    counted = select(func.count()).select_from(s.Deployment)
+    if query.whereclause is not None:
+        counted = counted.where(query.whereclause)
+    return session.scalar(counted) or 0
+
+
 def _deployed_page(session: Session, query: Select[s.Deployment, str, str] | None, limit: int,
-                   offset: int) -> DeploymentPage:
+                   offset: int, plain: bool) -> DeploymentPage:
     if query is None:
         return DeploymentPage(total=0, deployments=[])
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total = _total(session, query, plain)
     rows = session.execute(query.order_by(s.Deployment.deployed_at.desc(), s.Deployment.id)
                            .limit(limit).offset(offset)).all()
     return DeploymentPage(total=total, deployments=[deployment_view(r[0], r[1], r[2]) for r in rows])
@@ -154,29 +166,42 @@ def _deployed_page(session: Session, query: Select[s.Deployment, str, str] | Non
 
 def _merged_page(session: Session, deployed: Select[s.Deployment, str, str] | None,
                  attempted: Select[str, datetime] | None, tried: int,
-                 limit: int, offset: int) -> DeploymentPage:
-    """Deployments and failed attempts together, newest first (only when there are attempts)."""
+                 limit: int, offset: int, plain: bool) -> DeploymentPage:
+    """Deployments and failed attempts together, newest first (only when there are attempts).
+
+    Each side contributes only its newest ``offset + limit`` rows (an index walk each), so a page
+    merges at most twice that many rows, not every deployment.
+    """
     assert attempted is not None
-    parts = [attempted.add_columns(literal(1).label("attempt"))]
+    enough = offset + limit
+    a = s.DeploymentAttempt
+    parts = [select(attempted.add_columns(literal(1).label("attempt"))
+                    .order_by(a.attempted_at.desc(), a.id).limit(enough).subquery())]
     total = tried
     if deployed is not None:
         ids = deployed.with_only_columns(s.Deployment.id.label("id"), s.Deployment.deployed_at.label("at"),
                                          literal(0).label("attempt"))
-        parts.append(ids)
-        total += session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+        parts.append(select(ids.order_by(s.Deployment.deployed_at.desc(), s.Deployment.id).limit(enough)
+                            .subquery()))
+        total += _total(session, deployed, plain)
     merged = union_all(*parts).subquery()
     page = session.execute(select(merged.c.id, merged.c.attempt).order_by(merged.c.at.desc(), merged.c.id)
                            .limit(limit).offset(offset)).all()
-    return DeploymentPage(total=total, deployments=[_one(session, str(ident), bool(kind)) for ident, kind in page])
+    return DeploymentPage(total=total, deployments=_views(session, [(str(i), bool(kind)) for i, kind in page]))
 
 
-def _one(session: Session, ident: str, attempt: bool) -> DeploymentView:
-    if attempt:
-        found = find_attempt(session, ident)
-        assert found is not None
-        return found
-    row = session.get_one(s.Deployment, ident)
-    return deployment_view(row, row.version.model.qualified_name, row.version.version)
+def _views(session: Session, page: list[tuple[str, bool]]) -> list[DeploymentView]:
+    """The views of a page of (id, is-attempt) pairs, in order: two statements, not one per row."""
+    deployed = [ident for ident, attempt in page if not attempt]
+    rows = session.execute(select(s.Deployment, s.Model.qualified_name, s.ModelVersion.version)
+                           .join(s.ModelVersion, s.Deployment.version_id == s.ModelVersion.id).join(s.Model)
+                           .where(s.Deployment.id.in_(deployed))).all() if deployed else []
+    views = {r[0].id: deployment_view(r[0], r[1], r[2]) for r in rows}
+    tried = [ident for ident, attempt in page if attempt]
+    if tried:
+        views |= {a.id: attempt_view(a) for a in session.scalars(select(s.DeploymentAttempt)
+                                                                 .where(s.DeploymentAttempt.id.in_(tried)))}
+    return [views[ident] for ident, _ in page]
 
 
 def _deployment_filters(since: datetime | None, until: datetime | None, environment: str | None,

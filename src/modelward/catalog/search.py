@@ -159,6 +159,11 @@ def _deployment_filter(query: SearchQuery) -> ColumnElement[bool] | None:
     return exists().where(and_(s.Deployment.version_id == s.ModelVersion.id, *conditions))
 
 
+def hits(session: Session, ranked: list[tuple[int, float]]) -> list[SearchHit]:
+    """The hits for (version id, score) pairs, in that order (``browse.newest`` shares it)."""
+    return _hits(session, ranked)
+
+
 def _hits(session: Session, ranked: list[tuple[int, float]]) -> list[SearchHit]:
     if not ranked:
         return []

@@ -119,9 +119,18 @@ def revoke_token(catalog: Catalog, *, token_id: str, actor: str) -> TokenView:
         return _view(row)
 
 
+def token_digest(token: str) -> str:
+    """What the catalog stores of a plain token (a console session keeps this, never the token)."""
+    return _digest(token)
+
+
 def authenticate(catalog: Catalog, *, token: str) -> TokenView:
     """The live token matching ``token``, or ``Unauthorized``."""
-    digest = _digest(token)
+    return authenticate_digest(catalog, digest=_digest(token))
+
+
+def authenticate_digest(catalog: Catalog, *, digest: str) -> TokenView:
+    """The live token whose SHA-256 is ``digest``, or ``Unauthorized``."""
     with catalog.read() as session:
         row = session.scalar(select(s.ApiToken).where(s.ApiToken.token_hash == digest))
         if row is None or not hmac.compare_digest(row.token_hash, digest):

@@ -244,11 +244,12 @@ def export(fmt: Annotated[str, typer.Option("--format", help="atlas or openlinea
 def serve(host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
           port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
           url: UrlOpt = None) -> None:
-    """Serve only the catalog API (and /api/health)."""
+    """Serve the catalog API (and /api/health) and the governance console at /console."""
+    from modelward.cli.apps import catalog_app
     from modelward.serving.server import serve_catalog
 
     overrides = {k: v for k, v in {"host": host, "port": port, "catalog_url": url}.items() if v is not None}
-    serve_catalog(load_settings(**overrides))
+    serve_catalog(load_settings(**overrides), build=catalog_app)
 
 
 def token_create(role: Annotated[c.Role, typer.Option(help="reader, publisher, deployer or admin.")],

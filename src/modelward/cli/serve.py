@@ -37,9 +37,10 @@ def serve(
     overrides = {k: v for k, v in {"config": config, "host": host, "port": port, "grpc_port": grpc_port,
                                    "workers": workers, "log_level": log_level, "catalog_enabled": catalog}.items()
                  if v is not None}
+    from modelward.cli.apps import service_app
     from modelward.serving.server import serve as run_server
 
-    run_server(load_settings(**overrides))
+    run_server(load_settings(**overrides), build=service_app, factory="modelward.cli.apps:service_factory")
 
 
 def openapi(

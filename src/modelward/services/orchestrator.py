@@ -29,15 +29,15 @@ from typing import Any
 from modelward import artifacts
 from modelward import catalog as cat
 from modelward.deploy import DeploymentSpec
-from modelward.errors import DeployError, ModelwardError, NotFound, TargetError, ValidationFailed
+from modelward.errors import DeployError, ModelwardError, NotFound, TargetError
 from modelward.services import deploy_steps as steps
+from modelward.services.catalog_facade import promote
 from modelward.services.deploy_state import DeploymentState, StepReport
 from modelward.services.local_target import LocalTarget, Running, is_our_server, load_running, save_running
 from modelward.settings import Settings
 
 Progress = Callable[[StepReport], None]
 STEPS = ("stage", "verify", "validate", "register", "serve", "record")
-PROMOTABLE = {cat.Stage.VALIDATED.value, cat.Stage.STAGING.value, cat.Stage.PRODUCTION.value}
 
 
 @dataclass(frozen=True)
@@ -278,11 +278,7 @@ class Orchestrator:
 
     def promote(self, model: str, version: str, stage: str) -> cat.VersionView:
         """Move a validated version to ``stage`` (recorded by the catalog's audit trail)."""
-        view = cat.get_version(self.catalog, name=model, version=version)
-        if view.stage not in PROMOTABLE:
-            raise ValidationFailed(f"{model}@{version} is '{view.stage}', not validated: deploy it (which runs "
-                                   "its known cases and policy tests) before promoting it")
-        return cat.set_stage(self.catalog, model=model, version=version, stage=cat.Stage(stage), actor=self.actor)
+        return promote(self.catalog, name=model, version=version, stage=stage, actor=self.actor)
 
     def find(self, name_or_id: str) -> cat.DeploymentView:
         """A deployment by name (see ``DeploymentState.resolve``) or id; ``NotFound`` naming both."""

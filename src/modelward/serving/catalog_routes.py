@@ -24,6 +24,7 @@ from starlette.responses import Response
 from modelward import catalog as c
 from modelward.catalog.lineage import render_text
 from modelward.errors import ModelwardError, Unauthorized
+from modelward.services.catalog_facade import CatalogFacade, Principal
 from modelward.serving.errors import JSON, error_response, validation_error
 from modelward.serving.health import is_operator
 from modelward.serving.limits import BodyLimit, BodyLimits
@@ -79,16 +80,11 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def _guard(catalog: c.Catalog, action: c.Action, read_open: bool) -> Callable[[Request], str]:
-    def check(request: Request) -> str:
-        if action is c.Action.READ and read_open:
-            return "anonymous"
-        token = _bearer(request)
-        if token is None:
-            raise Unauthorized(f"this request needs a bearer token allowed to {action.value}")
-        found = c.authenticate(catalog, token=token)
-        c.ensure_allowed(found, action)
-        return f"token:{found.id}" + (f" ({found.name[:c.MAX_TOKEN_NAME]})" if found.name else "")
+def _guard(facade: CatalogFacade, action: c.Action) -> Callable[[Request], Principal]:
+    def check(request: Request) -> Principal:
+        if action is c.Action.READ and facade.read_open:
+            return facade.principal(None, action)
+        return facade.principal(_bearer(request), action)
 
     return check
 
@@ -121,61 +117,62 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def router(catalog: c.Catalog, settings: Settings) -> APIRouter:
-    """Every catalog route, bound to ``catalog``."""
+def router(facade: CatalogFacade) -> APIRouter:
+    """Every catalog route, bound to ``facade``."""
     api = APIRouter(prefix=PREFIX, dependencies=[Depends(_only_known_query)])
-    read = Depends(_guard(catalog, c.Action.READ, settings.catalog_read_open))
-    publish = Depends(_guard(catalog, c.Action.PUBLISH, False))
-    deploy = Depends(_guard(catalog, c.Action.DEPLOY, False))
-    _read_routes(api, catalog, read)
-    _write_routes(api, catalog, publish, deploy)
+    read = Depends(_guard(facade, c.Action.READ))
+    publish = Depends(_guard(facade, c.Action.PUBLISH))
+    deploy = Depends(_guard(facade, c.Action.DEPLOY))
+    _read_routes(api, facade, read)
+    _write_routes(api, facade, publish, deploy)
     return api
 
 
-def _read_routes(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
+def _read_routes(api: APIRouter, facade: CatalogFacade, read: Any) -> None:
     @api.get("/models")
-    def models(_: str = read, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    def models(who: Principal = read, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                offset: Annotated[int, Query(ge=0, le=c.MAX_OFFSET)] = 0) -> Response:
-        return _json({"models": [m.model_dump(mode="json") for m in c.list_models(catalog, limit=limit,
+        return _json({"models": [m.model_dump(mode="json") for m in facade.models(who, limit=limit,
                                                                                  offset=offset)]})
 
     @api.get("/models/{name}")
-    def model(name: str, _: str = read) -> Response:
-        return _json(c.get_model(catalog, name=name))
+    def model(name: str, who: Principal = read) -> Response:
+        return _json(facade.model(who, name))
 
     @api.get("/models/{name}/versions/{version}")
-    def version(name: str, version: str, _: str = read) -> Response:
-        return _json(c.get_version(catalog, name=name, version=version))
+    def version(name: str, version: str, who: Principal = read) -> Response:
+        return _json(facade.version(who, name, version))
 
     @api.get("/lineage/{name}/{version}")
-    def lineage(name: str, version: str, _: str = read, format: Literal["json", "text"] = "json") -> Response:
-        graph = c.lineage(catalog, name=name, version=version)
+    def lineage(name: str, version: str, who: Principal = read,
+                format: Literal["json", "text"] = "json") -> Response:
+        graph = facade.lineage(who, name, version)
         if format == "text":
             return Response(render_text(graph) + "\n", media_type="text/plain")
         return _json(graph.model_dump(mode="json") | {"edges": graph.edges()})
 
     @api.get("/deployments")
-    def deployments(_: str = read, model: str | None = None, version: str | None = None,
+    def deployments(who: Principal = read, model: str | None = None, version: str | None = None,
                     since: c.UtcDateTime | None = None, until: c.UtcDateTime | None = None,
                     environment: str | None = None, target: c.Target | None = None,
                     status: c.DeploymentStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0, le=c.MAX_OFFSET)] = 0) -> Response:
-        return _json(c.list_deployments(
-            catalog, model=model, version=version, since=since, until=until, environment=environment,
+        return _json(facade.deployments(
+            who, model=model, version=version, since=since, until=until, environment=environment,
             target=target.value if target else None, status=status.value if status else None,
             limit=limit, offset=offset))
 
     @api.get("/deployments/{deployment_id}")
-    def deployment(deployment_id: str, _: str = read) -> Response:
-        return _json(c.get_deployment(catalog, deployment_id=deployment_id))
+    def deployment(deployment_id: str, who: Principal = read) -> Response:
+        return _json(facade.deployment(who, deployment_id))
 
-    _search_and_audit(api, catalog, read)
+    _search_and_audit(api, facade, read)
 
 
-def _search_and_audit(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
+def _search_and_audit(api: APIRouter, facade: CatalogFacade, read: Any) -> None:
     @api.get("/search")
-    def search(_: str = read, q: str | None = None, owner: str | None = None,
+    def search(who: Principal = read, q: str | None = None, owner: str | None = None,
                line_of_business: str | None = None, model_type: str | None = None,
                project: str | None = None, stage: str | None = None, environment: str | None = None,
                target: str | None = None, tag: Annotated[list[str] | None, Query()] = None,
@@ -187,56 +184,60 @@ def _search_and_audit(api: APIRouter, catalog: c.Catalog, read: Any) -> None:
                   "tags": tuple(tag or ()), "registered_since": registered_since,
                   "registered_until": registered_until, "deployed_since": deployed_since,
                   "deployed_until": deployed_until, "page": page, "per_page": per_page}
-        return _json(c.search(catalog, query=_search_query(q, params)))
+        return _json(facade.search(who, _search_query(q, params)))
 
     @api.get("/audit")
-    def audit(_: str = read, entity: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    def audit(who: Principal = read, entity: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0, le=c.MAX_OFFSET)] = 0) -> Response:
-        found = c.audit_events(catalog, entity=entity, limit=limit, offset=offset)
+        found = facade.audit(who, entity=entity, limit=limit, offset=offset)
         return _json({"events": [e.model_dump(mode="json") for e in found]})
 
     @api.get("/audit/verify")
-    def verify(_: str = read) -> Response:
-        return _json(c.verify_audit(catalog))
+    def verify(who: Principal = read) -> Response:
+        return _json(facade.verify_audit(who))
 
 
-def _write_routes(api: APIRouter, catalog: c.Catalog, publish: Any, deploy: Any) -> None:
+def _write_routes(api: APIRouter, facade: CatalogFacade, publish: Any, deploy: Any) -> None:
     @api.post("/versions")
-    def register(body: RegisterBody, actor: str = publish) -> Response:
-        view, created = c.register_version(catalog, model=body.model, version=body.version, actor=actor)
+    def register(body: RegisterBody, who: Principal = publish) -> Response:
+        view, created = facade.register(who, body.model, body.version)
         return _json(view, 201 if created else 200)
 
     @api.put("/models/{name}")
-    def describe(name: str, body: dict[str, Any], actor: str = publish) -> Response:
+    def describe(name: str, body: dict[str, Any], who: Principal = publish) -> Response:
         try:
             info = c.ModelInfo(**{**body, "qualified_name": name})
         except ValidationError as exc:
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
-        return _json(c.describe_model(catalog, info=info, actor=actor))
+        return _json(facade.describe(who, info))
 
     @api.put("/models/{name}/versions/{version}/stage")
-    def stage(name: str, version: str, body: StageBody, actor: str = deploy) -> Response:
-        return _json(c.set_stage(catalog, model=name, version=version, stage=body.stage, actor=actor))
+    def stage(name: str, version: str, body: StageBody, who: Principal = deploy) -> Response:
+        return _json(facade.set_stage(who, name, version, body.stage))
 
     @api.post("/deployments")
-    def record(body: c.DeploymentInfo, actor: str = deploy) -> Response:
-        return _json(c.record_deployment(catalog, info=body, actor=actor), 201)
+    def record(body: c.DeploymentInfo, who: Principal = deploy) -> Response:
+        return _json(facade.record_deployment(who, body), 201)
 
     @api.post("/attempts")
-    def attempt(body: c.AttemptInfo, actor: str = deploy) -> Response:
-        return _json(c.record_failed_attempt(catalog, info=body, actor=actor), 201)
+    def attempt(body: c.AttemptInfo, who: Principal = deploy) -> Response:
+        return _json(facade.record_attempt(who, body), 201)
 
     @api.patch("/deployments/{deployment_id}")
-    def update(deployment_id: str, body: DeploymentPatch, actor: str = deploy) -> Response:
-        return _json(c.update_deployment(catalog, deployment_id=deployment_id, actor=actor,
-                                         **body.model_dump(exclude_none=True)))
+    def update(deployment_id: str, body: DeploymentPatch, who: Principal = deploy) -> Response:
+        return _json(facade.update_deployment(who, deployment_id, **body.model_dump(exclude_none=True)))
 
 
 def mount(app: FastAPI, settings: Settings) -> None:
-    """Add the catalog routes to ``app`` (migrating first when ``catalog_auto_migrate`` is set)."""
+    """Add the catalog routes to ``app`` (migrating first when ``catalog_auto_migrate`` is set).
+
+    ``app.state.catalog_facade`` holds the facade, for the console to mount on the same catalog.
+    """
     catalog = c.open_from_settings(settings)
+    facade = CatalogFacade(catalog, read_open=settings.catalog_read_open)
     app.state.catalog = catalog
-    app.include_router(router(catalog, settings))
+    app.state.catalog_facade = facade
+    app.include_router(router(facade))
 
 
 def create_catalog_app(settings: Settings) -> FastAPI:
@@ -257,6 +258,8 @@ def create_catalog_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, limits=BodyLimits(settings.max_body_bytes, settings.body_timeout))
     app.state.catalog = catalog
     app.state.draining = Draining()
+    facade = CatalogFacade(catalog, read_open=settings.catalog_read_open)
+    app.state.catalog_facade = facade
     _error_handlers(app)
     app.add_middleware(HttpMetrics, metrics=add_metrics_route(app))
 
@@ -273,7 +276,7 @@ def create_catalog_app(settings: Settings) -> FastAPI:
             return _json({"health_status": "NOT_HEALTHY", "reason": reason}, 503)
         return _json({"health_status": "HEALTHY"})
 
-    app.include_router(router(catalog, settings))
+    app.include_router(router(facade))
     return app
 
 

@@ -7,6 +7,7 @@ graceful as ``modelward.serving.shutdown`` describes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -35,8 +36,12 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
                           **extra)
 
 
-def serve(settings: Settings) -> None:
-    """Validate the config, bind the port, then serve until SIGTERM or SIGINT and drain."""
+def serve(settings: Settings, *, build: Callable[..., FastAPI] = create_app,
+          factory: str = "modelward.serving.server:app_factory") -> None:
+    """Validate the config, bind the port, then serve until SIGTERM or SIGINT and drain.
+
+    ``build`` (one process) or ``factory`` (each of several workers) makes the app.
+    """
     path = config_path(settings)
     config = load_config(path)  # fail fast on a bad file, before binding the port
     if settings.grpc_port is not None:  # and on a gRPC port that cannot be served
@@ -46,16 +51,17 @@ def serve(settings: Settings) -> None:
     sock = shutdown.listen_socket(settings.host, settings.port)
     try:
         if settings.workers == 1:
-            app = create_app(settings, config, source=str(path))
+            app = build(settings, config, source=str(path))
             shutdown.run(sock, uvicorn_config(app, settings), app.state.draining, settings.shutdown_delay)
             return
         configure_logging(config, str(path))  # a bad logging section stops here, not in every worker
         os.environ["MODELWARD_CONFIG"] = str(path.resolve())
+        os.environ["MODELWARD_CATALOG_ENABLED"] = "true" if settings.catalog_enabled else "false"  # --catalog too
         if settings.grpc_port is not None:  # each worker serves gRPC too (SO_REUSEPORT), where the parent was told
             os.environ.update(MODELWARD_GRPC_PORT=str(settings.grpc_port), MODELWARD_HOST=settings.host)
         from uvicorn.supervisors import Multiprocess
 
-        multi = uvicorn_config("modelward.serving.server:app_factory", settings, factory=True,
+        multi = uvicorn_config(factory, settings, factory=True,
                                workers=settings.workers)
         shutdown.log_listening(sock)
         with shutdown.exit_zero_on_sigterm():
@@ -64,13 +70,13 @@ def serve(settings: Settings) -> None:
         sock.close()
 
 
-def serve_catalog(settings: Settings) -> None:
-    """``modelward catalog serve``: bind the port, then serve the catalog API in one process."""
+def serve_catalog(settings: Settings, *, build: Callable[[Settings], FastAPI] | None = None) -> None:
+    """``modelward catalog serve``: bind the port, then serve the catalog app (``build``) in one process."""
     from modelward.serving.catalog_routes import create_catalog_app
 
     sock = shutdown.listen_socket(settings.host, settings.port)
     try:
-        app = create_catalog_app(settings)
+        app = (build or create_catalog_app)(settings)
         shutdown.run(sock, uvicorn_config(app, settings), app.state.draining, settings.shutdown_delay)
     finally:
         sock.close()
