@@ -218,7 +218,7 @@ def batch_figures(port: int) -> tuple[float, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
     found = {name: float(value) for name, value in
-             re.findall(r'^modelward_batch_size_(count|sum)\{model="[^"]+"\} (\S+)$', text, re.MULTILINE)}
+             re.findall(r'^modelward_batch_size_(count|sum)\{model_name="[^"]+"\} (\S+)$', text, re.MULTILINE)}
     return found.get("count", 0.0), found.get("sum", 0.0)
 
 

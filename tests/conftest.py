@@ -114,3 +114,12 @@ def write_config(path: Path, text: str) -> Path:
     """Write a service config file and return its path."""
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def insurance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The insurance example trained once (``model.skops``, its default format), for tests that serve it."""
+    folder = tmp_path_factory.mktemp("insurance")
+    subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(folder)],
+                   cwd=ROOT / "examples", check=True, capture_output=True)
+    return folder / "model.skops"

@@ -14,6 +14,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from modelward.cli.main import main
 from modelward.metrics import ServingMetrics, create_registry
+from modelward.metrics.batching import BatchCollector, BatchStats
 from modelward.metrics.dashboard import render_dashboard
 from modelward.metrics.serving import CACHE
 from tests.conftest import ROOT
@@ -78,13 +79,19 @@ def test_the_dashboard_has_a_row_per_model_and_fits_grafanas_model() -> None:
 def test_every_queried_metric_is_one_modelward_exports() -> None:
     registry = create_registry()
     ServingMetrics(registry)
-    exported = {family.name for family in registry.collect()} | {CACHE}
+    registry.register(BatchCollector(lambda: [BatchStats("m")]))
+    families = list(registry.collect())
+    exported = {family.name for family in families} | {CACHE}
     queried = set()
     for panel in render_dashboard(["m"])["panels"]:
         for target in panel.get("targets", []):
             queried |= set(re.findall(r"\b(modelward_[a-z_]+)", target["expr"]))
     bases = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in queried}
     assert bases and bases <= exported, bases - exported
+    # the dashboard selects by model_name: every per-model family it queries carries that label
+    for family in families:
+        if family.name in bases and family.samples:
+            assert all("model_name" in sample.labels for sample in family.samples), family.name
 
 
 def test_the_cli_writes_the_dashboard_of_a_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

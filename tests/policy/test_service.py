@@ -8,7 +8,6 @@ misbehave on purpose.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -153,14 +152,6 @@ def test_openapi_shows_the_union(service: tuple[Server, Path]) -> None:
     assert output["title"] == "EchoOutput"
     assert sorted(ref["$ref"].rsplit("__", 1)[1] for ref in output["anyOf"]) == [
         "EchoOutput", "PredictionNotAvailable"]
-
-
-@pytest.fixture(scope="module")
-def insurance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("insurance")
-    subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(folder)],
-                   cwd=ROOT / "examples", check=True, capture_output=True)
-    return folder / "model.skops"
 
 
 def test_insurance_example_with_its_policies(insurance_model: Path, tmp_path: Path,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,14 +16,6 @@ MESSAGE = "Prediction cannot be made if customer is a smoker over the age of 60.
 FIELDS = ["age", "sex", "bmi", "children", "smoker", "region"]
 ALLOWED = [42, "male", 22, 5, False, "southwest"]
 DENIED = [62, "male", 22, 5, True, "southwest"]
-
-
-@pytest.fixture(scope="module")
-def insurance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("insurance")
-    subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(folder)],
-                   cwd=ROOT / "examples", check=True, capture_output=True)
-    return folder / "model.joblib"
 
 
 def test_every_protocol_predicts_and_keeps_the_denial(insurance_model: Path, tmp_path: Path,

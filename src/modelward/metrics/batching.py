@@ -80,13 +80,13 @@ class BatchCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         sizes = HistogramMetricFamily("modelward_batch_size", "Inputs per batched predict call.",
-                                      labels=["model"])
+                                      labels=["model_name"])
         waits = HistogramMetricFamily("modelward_batch_wait_seconds", "Time the oldest input of a batch "
-                                      "waited in the queue before the model got the batch.", labels=["model"])
+                                      "waited in the queue before the model got the batch.", labels=["model_name"])
         depth = GaugeMetricFamily("modelward_batch_queue_depth", "Inputs waiting in the batch queue.",
-                                  labels=["model"])
+                                  labels=["model_name"])
         rejected = CounterMetricFamily("modelward_batch_rejected", "Requests refused (503) because the "
-                                       "batch queue was full.", labels=["model"])
+                                       "batch queue was full.", labels=["model_name"])
         for stats in self._stats():
             size_buckets, size_sum, wait_buckets, wait_sum = stats.families()
             sizes.add_metric([stats.model], size_buckets, size_sum)

@@ -59,13 +59,11 @@ def serve(settings: Settings, *, build: Callable[..., FastAPI] = create_app,
         os.environ["MODELWARD_CATALOG_ENABLED"] = "true" if settings.catalog_enabled else "false"  # --catalog too
         if settings.grpc_port is not None:  # each worker serves gRPC too (SO_REUSEPORT), where the parent was told
             os.environ.update(MODELWARD_GRPC_PORT=str(settings.grpc_port), MODELWARD_HOST=settings.host)
-        from uvicorn.supervisors import Multiprocess
-
         multi = uvicorn_config(factory, settings, factory=True,
                                workers=settings.workers)
         shutdown.log_listening(sock)
         with shutdown.exit_zero_on_sigterm():
-            Multiprocess(multi, sockets=[sock]).run()
+            shutdown.DrainingMultiprocess(multi, sockets=[sock]).run()
     finally:
         sock.close()
 

@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from modelward.errors import ConfigurationError
 
@@ -86,6 +87,21 @@ def chain_signals(draining: Draining, delay: float) -> None:
         previous = signal.getsignal(sig)
         if callable(previous):
             signal.signal(sig, drain_first(draining, wait, previous))
+
+
+class DrainingMultiprocess(Multiprocess):
+    """uvicorn's worker supervisor, closing its own copy of the listening socket when it stops.
+
+    Workers share the socket; while the parent still holds it, the kernel keeps completing
+    connections that no worker will accept once the workers have drained, and resets them when the
+    parent exits. Closed in the parent first, the socket closes with the last draining worker, so
+    later clients are refused (they know nothing was sent) instead of cut.
+    """
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
