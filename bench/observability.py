@@ -1,56 +1,165 @@
-"""Observability benchmark: ``.venv/bin/python bench/observability.py [--predictions N]``.
+"""Observability benchmark: ``.venv/bin/python bench/observability.py`` (about 3 minutes on 2 cores).
 
-Side by side in one run, on the insurance charges example model (trained here when its
-``model_files`` are missing), called in process, one thread, variants interleaved call by call so
-load drift hits them alike:
+One command, one run, on the insurance charges example (``insurance_charges.model``, its pipeline
+trained as ``model.joblib`` when missing, as the serving benchmark does):
 
-1. the cost of metrics (``ServingMetrics.observe_request`` per call, as the data plane will call it)
-   plus payload logging (``PayloadLogDecorator``, JSONL sink, shipper thread running), with the
-   journal's fsync policy ``interval`` (the default for throughput) and ``always``;
-2. the prediction cache's speed-up on a repeated input (in-process LRU, and Redis on 127.0.0.1:6379
-   when it answers).
+1. **served** — four ``modelward serve`` processes on loopback, each pinned to CPU 1, loaded with
+   ``wrk`` pinned to CPU 0 (the serving benchmark's Lua script and helpers, ``bench/v2.py``'s
+   interleaved rotating rounds), at 1 and 32 connections, always the same customer:
 
-Target: metrics + payload logging cost at most 5% of throughput.
+   - ``plain``: the model alone and no metrics (the bench starts ``modelward serve`` with the
+     metrics mount switched off: ``modelward.serving.metrics_routes.mount`` replaced by a no-op, so
+     the data plane has no observer and there is no ``/metrics``; no setting does that);
+   - ``metrics``: ``modelward serve`` as shipped (metrics are always on);
+   - ``metrics + payload log``: plus ``PayloadLogDecorator`` with its defaults (``fsync: always``,
+     group commit) and the JSON lines sink, shipper thread running;
+   - ``metrics + cache``: plus ``CacheDecorator`` (in-process LRU); the input repeats, so after the
+     first request every answer is a hit.
+
+   It prints req/s, p50, p99 and server CPU per request (medians over the rounds), the throughput
+   ratios, the verdict on the target (metrics + payload log cost at most 5% of the plain throughput)
+   and the payload log's own counters (every answered request journaled and shipped).
+2. **in process** — the same layers without HTTP, one thread, called in turn (A B C A B C...):
+   ``ServingMetrics.observe_request``, the payload log with ``fsync: interval`` and ``always``,
+   and the cache on a repeated input (in-process LRU, and Redis on 127.0.0.1:6379 when it answers),
+   which isolates each layer's cost per call.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
-# the benchmark times the model on its bare joblib file (trained here); the service verifies packages
+sys.path.insert(0, str(ROOT / "bench"))
+# the benchmark runs the model on its bare joblib file (trained here); the service verifies packages
 os.environ.setdefault("MODELWARD_ALLOW_UNSIGNED", "true")
 
-from insurance_charges.model import MODEL_FILE, InsuranceChargesModel  # noqa: E402
+from insurance_charges.model import InsuranceChargesModel  # noqa: E402
 from insurance_charges.schemas import InsuranceChargesModelInput  # noqa: E402
+from v2 import targets, wait_answer  # noqa: E402  (interleaved, rotating wrk rounds)
 
 from modelward.decorators import CacheDecorator, PayloadLogDecorator  # noqa: E402
 from modelward.metrics import ServingMetrics, create_registry  # noqa: E402
 from modelward.model import MLModelDecorator  # noqa: E402
+from serving import BODY, INSURANCE_FILE, Scenario, ensure_insurance_model, machine_notes  # noqa: E402
 
-CUSTOMER = {"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": False, "region": "northwest"}
+CUSTOMER = dict(BODY)
+MODEL = "insurance_charges_model"
+VARIANTS = ("plain", "metrics", "metrics + payload log", "metrics + cache")
+#: ``modelward serve`` without the metrics mount (the ``plain`` variant only)
+NO_METRICS = ("import sys; import modelward.serving.metrics_routes as routes; "
+              "routes.mount = lambda *args: None; from modelward.cli.main import run; "
+              "sys.argv[0] = 'modelward'; run()")
+TARGET = 0.05
 
 
-def model_file() -> Path:
-    """The example model's parameters, trained into bench/results when missing."""
-    if MODEL_FILE.is_file():
-        return MODEL_FILE
-    output = ROOT / "bench" / "results" / "insurance"
-    if not (output / "model.joblib").is_file():
-        subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(output)],
-                       cwd=ROOT / "examples", check=True, capture_output=True)
-    return output / "model.joblib"
+# ---- served -------------------------------------------------------------------------------------
 
+def variant_config(folder: Path, variant: str) -> Path:
+    """The service config of one variant."""
+    text = (f"service_title: Observability benchmark\npython_path: [{ROOT / 'examples'}]\nmodels:\n"
+            f"  - class_path: insurance_charges.model.InsuranceChargesModel\n"
+            f"    configuration: {{model_path: {INSURANCE_FILE}}}\n")
+    if variant == "metrics + payload log":
+        text += ("    decorators:\n      - class_path: modelward.decorators.PayloadLogDecorator\n"
+                 f"        configuration: {{journal: {folder / 'journal'}, "
+                 f"sink: {{type: jsonl, path: {folder / 'payloads.jsonl'}}}}}\n")
+    elif variant == "metrics + cache":
+        text += ("    decorators:\n      - class_path: modelward.decorators.CacheDecorator\n"
+                 "        configuration: {backend: memory, max_entries: 10000, ttl: 300}\n")
+    path = folder / f"{variant.replace(' + ', '-').replace(' ', '-')}.yaml"
+    path.write_text(text)
+    return path
+
+
+def start_variant(folder: Path, variant: str, port: int) -> subprocess.Popen[bytes]:
+    """One ``modelward serve`` pinned to CPU 1 (this checkout's source)."""
+    program = [sys.executable, "-c", NO_METRICS] if variant == "plain" else [str(Path(sys.executable).parent
+                                                                                 / "modelward")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MODELWARD_ALLOW_UNSIGNED": "true",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    log = (folder / f"server-{port}.log").open("wb")
+    return subprocess.Popen(["taskset", "-c", "1", *program, "serve", str(variant_config(folder, variant)),
+                             "--port", str(port), "--log-level", "warning"],
+                            env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+
+
+def payload_counters(port: int) -> dict[str, float]:
+    """The payload log's counters from the server's ``/metrics``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {name: float(value) for name, value in
+            re.findall(r"^modelward_payload_(\w+)_total\{[^}]*\} (\S+)$", text, re.MULTILINE)}
+
+
+def served(args: argparse.Namespace, folder: Path) -> tuple[list[Scenario], dict[str, float]]:
+    """Interleaved wrk rounds over the four variants; the payload counters once the shipper caught up."""
+    body = folder / "body.json"
+    body.write_text(json.dumps(BODY))
+    ports = {variant: 18_160 + number for number, variant in enumerate(VARIANTS)}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for variant, port in ports.items():
+            processes[variant] = start_variant(folder, variant, port)
+        urls = {variant: f"http://127.0.0.1:{port}/api/models/{MODEL}/prediction" for variant, port in ports.items()}
+        answers = {variant: wait_answer(url, BODY) for variant, url in urls.items()}
+        if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
+            sys.exit(f"the variants do not answer alike: {answers}")
+        runs: list[tuple[str, str, int | None, Path]] = [(v, urls[v], processes[v].pid, body) for v in VARIANTS]
+        scenarios = targets(runs, [1, 32], args.rounds, args.seconds)
+        port = ports["metrics + payload log"]
+        deadline = time.monotonic() + 60
+        while (counts := payload_counters(port)).get("shipped", 0) < counts.get("journaled", 0) \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return scenarios, counts
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=30)
+
+
+def served_report(scenarios: list[Scenario], counts: dict[str, float]) -> str:
+    lines = []
+    verdicts = []
+    for scenario in scenarios:
+        plain, metrics = scenario.summary("plain"), scenario.summary("metrics")
+        lines += [f"**insurance model served, {scenario.connections} connection(s)**", "",
+                  "| variant | req/s | p50 ms | p99 ms | CPU us/req | req/s vs plain | p99 vs plain |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for variant in VARIANTS:
+            s = scenario.summary(variant)
+            lines.append(f"| {variant} | {s.requests_per_s:.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.cpu_us:.0f} | "
+                         f"{s.requests_per_s / plain.requests_per_s:.3f} | {s.p99_ms / plain.p99_ms:.2f}x |")
+        lines.append("")
+        logged, cached = scenario.summary("metrics + payload log"), scenario.summary("metrics + cache")
+        cost = 1 - logged.requests_per_s / plain.requests_per_s
+        verdicts.append(f"c={scenario.connections}: metrics + payload log cost {cost:.1%} of the plain throughput "
+                        f"(target <= {TARGET:.0%}: {'met' if cost <= TARGET else 'NOT met'}); metrics alone "
+                        f"{1 - metrics.requests_per_s / plain.requests_per_s:.1%}; the cache answers a repeated "
+                        f"input {cached.requests_per_s / metrics.requests_per_s:.2f}x as fast as no cache")
+    journaled, shipped, refused, failed = (counts.get(name, 0.0) for name in
+                                           ("journaled", "shipped", "refused", "ship_failures"))
+    verdicts.append(f"payload log: {journaled:.0f} records journaled, {shipped:.0f} shipped to the JSONL sink, "
+                    f"{refused:.0f} refused, {failed:.0f} failed shipments")
+    return "\n".join(lines + verdicts)
+
+
+# ---- in process ---------------------------------------------------------------------------------
 
 class Measured(MLModelDecorator):
     """What the data plane adds per request for metrics: one ``observe_request`` with the call's duration."""
@@ -148,12 +257,18 @@ def speedup(args: argparse.Namespace, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--predictions", type=int, default=3000, help="Timed predictions per variant.")
+    parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--predictions", type=int, default=3000, help="timed in-process predictions per variant")
     args = parser.parse_args()
-    path = model_file()
+    ensure_insurance_model()
+    with tempfile.TemporaryDirectory(prefix="modelward-observability-") as folder:
+        scenarios, counts = served(args, Path(folder))
+    print(f"{machine_notes()}\n{args.rounds} interleaved rounds of {args.seconds} s per variant and concurrency, "
+          f"medians shown\n\n{served_report(scenarios, counts)}\n")
     with tempfile.TemporaryDirectory() as folder:
-        cost(args, path, Path(folder))
-    speedup(args, path)
+        cost(args, INSURANCE_FILE, Path(folder))
+    speedup(args, INSURANCE_FILE)
 
 
 if __name__ == "__main__":

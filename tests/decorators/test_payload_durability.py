@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, child_env, wait_started, write_config
+from tests.conftest import Server, child_env, free_port, wait_started, write_config
+from tests.decorators.test_sinks import Broker
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +96,40 @@ def test_acknowledged_predictions_survive_sigkill_and_a_dead_sink(serve: Callabl
     missing = set(first + second) - sink_ids(sink)
     assert not missing, f"{len(missing)} acknowledged predictions are not in the sink: {sorted(missing)[:5]}"
     assert len(first) >= 60 and len(second) >= 150
+
+
+KAFKA_CONFIG = """\
+service_title: Payload log to Kafka
+models:
+  - qualified_name: echo_model
+    class_path: tests.fixtures.EchoModel
+    decorators:
+      - class_path: modelward.decorators.PayloadLogDecorator
+        configuration:
+          journal: {journal}
+          batch_size: 7
+          max_backoff: 0.2
+          sink: {{type: kafka, bootstrap_servers: "{broker}", topic: payloads, timeout: 2}}
+"""
+
+
+def test_acknowledged_predictions_reach_kafka_across_a_sigkill(serve: Callable[..., Server], tmp_path: Path) -> None:
+    kafka = Broker(free_port(), tmp_path / "broker.log")
+    try:
+        kafka.start()
+        config = write_config(tmp_path / "config.yaml", KAFKA_CONFIG.format(journal=tmp_path / "journal",
+                                                                            broker=kafka.address))
+        first = serve(config)
+        assert wait_started(first.url).status_code == 200
+        acknowledged = send_until_killed(first, "k", kill_after=120)
+        again = serve(config)  # resumes shipping from the committed offset
+        assert wait_started(again.url).status_code == 200
+        deadline = time.monotonic() + 30
+        found: set[str] = set()
+        while not set(acknowledged) <= found and time.monotonic() < deadline:
+            found = {m["request_id"] for m in kafka.messages(at_least=len(acknowledged), timeout=2)}
+        missing = set(acknowledged) - found
+        assert not missing, f"{len(missing)} acknowledged predictions are not in Kafka: {sorted(missing)[:5]}"
+        assert len(acknowledged) >= 120
+    finally:
+        kafka.kill()

@@ -74,19 +74,24 @@ class Broker:
         self.process = None
 
     def messages(self, at_least: int, timeout: float = 20) -> list[dict[str, Any]]:
-        """Every message of the topic from the beginning (waits until there are ``at_least``)."""
+        """Every message of the topic, read to its end (waits until there are ``at_least``)."""
         consumer = Consumer({"bootstrap.servers": self.address, "group.id": "modelward-test",
-                             "enable.auto.commit": False})
+                             "enable.auto.commit": False, "enable.partition.eof": True})
         try:
             partitions = consumer.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
             consumer.assign([TopicPartition(TOPIC, number, OFFSET_BEGINNING) for number in partitions])
             found: list[dict[str, Any]] = []
+            at_end: set[int] = set()
             deadline = time.monotonic() + timeout
-            while len(found) < at_least and time.monotonic() < deadline:
+            while (len(at_end) < len(partitions) or len(found) < at_least) and time.monotonic() < deadline:
                 message = consumer.poll(0.2)
                 if message is None:
                     continue
+                if message.error() is not None and message.error().code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                    continue
                 assert message.error() is None, message.error()
+                at_end.discard(message.partition())
                 found.append({"key": message.key(), **json.loads(message.value())})
             return found
         finally:
