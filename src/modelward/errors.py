@@ -36,7 +36,8 @@ them into a one-line message and a non-zero exit.
     │   └── StoreError
     │       └── StoreUnavailable
     ├── PayloadLogError
-    │   └── JournalFull               the payload journal is at its limit (the sink is down or slow)
+    │   ├── JournalFull               the payload journal is at its limit (the sink is down or slow)
+    │   └── PayloadLogUnavailable     the payload journal could not be made durable (fsync failed)
     ├── CatalogError
     │   ├── NotFound
     │   ├── Conflict
@@ -216,6 +217,10 @@ class PayloadLogError(ModelwardError):
 
 class JournalFull(PayloadLogError):
     """The payload journal holds as many unshipped bytes as it may; the prediction is refused."""
+
+
+class PayloadLogUnavailable(PayloadLogError):
+    """The payload journal could not be synced to disk; the prediction is not acknowledged."""
 
 
 # --- catalog -------------------------------------------------------------------------------

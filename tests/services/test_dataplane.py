@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modelward.decorators import PayloadLogDecorator
 from modelward.errors import ModelNotFound, PredictionError, RequestError, SchemaValidationError
 from modelward.model import Feedback, MLModelDecorator, PredictionNotAvailable, annotate
 from modelward.services.config import ModelConfig
 from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into
 from modelward.services.inference import FeedbackRequest, InferenceRequest, InferenceResult, to_python
 from modelward.services.loader import LoadedModel
-from tests.fixtures import EchoModel, RaisingModel
+from tests.fixtures import EchoInput, EchoModel, RaisingModel
 
 
 class DenyAll(MLModelDecorator):
@@ -213,3 +215,32 @@ def test_fixed_execution_ignores_timings(execution: str, inline: bool) -> None:
     assert endpoint.runs_inline() is inline
     endpoint.observe(5.0)
     assert endpoint.runs_inline() is inline
+
+
+def test_a_payload_journal_fsync_runs_before_the_answer_and_is_shared(tmp_path: Path) -> None:
+    """The payload log defers its fsync to the data plane, which runs it off the event loop before
+    answering: 32 concurrent requests predicted on the event loop are all on disk when answered,
+    and share fsyncs (predicting and fsyncing on the loop would cost one fsync per request)."""
+    model = PayloadLogDecorator(journal=str(tmp_path / "journal"), fsync="always",
+                                sink={"type": "jsonl", "path": str(tmp_path / "sink.jsonl")}).set_model(EchoModel())
+    journal = model._journal
+    plane = DataPlane()
+    config = ModelConfig(class_path="x.Y", execution="inline")  # a fast model predicts on the event loop
+    load_into(plane, lambda: [LoadedModel(model=model, config=config)])
+    synced_when_answered: list[tuple[int, int]] = []
+
+    async def one(value: int) -> None:
+        await plane.infer(InferenceRequest(model="echo_model", inputs=[{"value": value}]))
+        synced_when_answered.append((journal._synced, value))
+
+    async def many() -> None:
+        await asyncio.gather(*(one(value) for value in range(32)))
+
+    asyncio.run(many())
+    assert len(synced_when_answered) == 32 and journal._written == 32
+    # every answer came after an fsync that covered at least as many records as had been answered
+    assert all(synced >= rank + 1 for rank, (synced, _) in enumerate(sorted(synced_when_answered)))
+    assert journal.group_fsyncs < 32, "each request paid its own fsync: the deferred waits were not shared"
+    model.predict(EchoInput(value=1))  # outside a served request the decorator waits itself
+    assert journal._synced == journal._written == 33
+    model.close()

@@ -53,6 +53,7 @@ class Journal:
         self.space = threading.Condition(self._lock)  # notified when the consumer commits
         self._sync_lock = threading.Lock()  # group commit: one fsync covers every record written before it
         self._written = self._synced = 0  # records written / known to be on disk (fsync: always)
+        self.group_fsyncs = 0  # fsyncs made by ``sync`` (each covers every record written before it)
         self._lockfile = self._hold(directory)
         try:
             self.committed = self._read_offset()
@@ -121,11 +122,12 @@ class Journal:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def append(self, line: bytes, *, block: bool, timeout: float) -> None:
+    def append(self, line: bytes, *, block: bool, timeout: float, sync: bool = True) -> int:
         """Append one record (without its newline); refuse or wait while the journal is full.
 
         With ``fsync: always`` it returns once an fsync that began after the write has finished;
-        concurrent appenders share one fsync (group commit).
+        concurrent appenders share one fsync (group commit). ``sync=False`` leaves that wait to the
+        caller: ``sync(number)`` with the record's number, which this returns.
         """
         record = line + b"\n"
         with self._lock:
@@ -142,10 +144,15 @@ class Journal:
             if self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval:
                 os.fsync(handle.fileno())
                 self._last_sync = time.monotonic()
-        if self.fsync == "always":
-            self._group_sync(mine)
+        if self.fsync == "always" and sync:
+            self.sync(mine)
+        return mine
 
-    def _group_sync(self, mine: int) -> None:
+    def sync(self, mine: int) -> None:
+        """Return once record ``mine`` is on disk (``fsync: always``; one fsync covers every record
+        written before it began, so concurrent callers share it)."""
+        if self._synced >= mine:
+            return
         with self._sync_lock:
             if self._synced >= mine:
                 return  # another appender's fsync began after this record was written
@@ -154,6 +161,7 @@ class Journal:
             if handle is not None:
                 try:
                     os.fsync(handle.fileno())
+                    self.group_fsyncs += 1
                 except ValueError:
                     pass  # closed by a segment roll, which fsynced it
                 except OSError as exc:

@@ -14,7 +14,9 @@ decorators:                                   # list it last: it is outermost an
 
 The record (``request``, ``response``, ``request_id``, ``model``, ``version``, ``decision``, ``id``,
 ``time``) is appended to the journal *before* the prediction is returned, so a 200 means the record
-is on disk. A background thread ships the journal to the sink from the committed offset, retrying
+is on disk. With ``fsync: always`` inside a served request the fsync is left to the service, which
+runs it off the event loop before it answers (``defer_until_answer``): requests predicted meanwhile
+share that fsync. A background thread ships the journal to the sink from the committed offset, retrying
 with exponential backoff; a restart resumes where the last commit left off. A journal at its limit
 refuses predictions with ``JournalFull`` (503) rather than dropping records; ``health_problems()``
 names a failing sink and a full journal.
@@ -27,6 +29,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,9 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelward.decorators.common import as_document, masked
 from modelward.decorators.journal import FsyncPolicy, Journal
 from modelward.decorators.sinks import Sink, SinkConfig, check_sink, describe_sink, make_sink
-from modelward.errors import ConfigurationError, JournalFull, ModelwardError
+from modelward.errors import ConfigurationError, JournalFull, ModelwardError, PayloadLogUnavailable
 from modelward.model import MLModelDecorator, PredictionNotAvailable
-from modelward.model.context import current_request_id
+from modelward.model.context import current_request_id, defer_until_answer
 
 logger = logging.getLogger(__name__)
 
@@ -187,13 +190,23 @@ class PayloadLogDecorator(MLModelDecorator):
         line = orjson.dumps(self.record(data, prediction, error), option=orjson.OPT_SERIALIZE_NUMPY)
         options = self._options
         try:
-            self._journal.append(line, block=options.when_full == "block", timeout=options.block_timeout)
+            number = self._journal.append(line, block=options.when_full == "block", timeout=options.block_timeout,
+                                          sync=False)
         except JournalFull:
             self._counts.add("refused")
             self._full = True
             raise
         self._full = False
         self._counts.add("journaled")
+        if options.fsync == "always" and not defer_until_answer(partial(self._sync, number)):
+            self._sync(number)  # no service answers after us (a batch thread, a direct call): wait here
+
+    def _sync(self, number: int) -> None:
+        """Record ``number`` on disk, or a clear error (the prediction is then not acknowledged)."""
+        try:
+            self._journal.sync(number)
+        except OSError as exc:
+            raise PayloadLogUnavailable(f"payload journal {self._journal.directory}: fsync failed: {exc}") from None
 
     # --- reporting -----------------------------------------------------------------------
 

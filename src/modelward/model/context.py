@@ -44,3 +44,24 @@ def as_request(item: object, fn: Callable[..., T], *args: Any) -> T:
     contexts = batch_contexts.get()
     context = contexts.get(id(item)) if contexts is not None else None
     return fn(*args) if context is None else context.run(fn, *args)
+
+
+#: while a service answers a request: waits it runs (off the event loop) before it sends the answer
+durability_waits: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "modelward_durability_waits", default=None)
+
+
+def defer_until_answer(wait: Callable[[], None]) -> bool:
+    """Have the service call ``wait`` before it answers this request; ``False`` when no service will.
+
+    A layer whose promise is "done before the answer" but whose waiting is slow (the payload log's
+    fsync) appends the record, registers the wait here and returns at once: the service runs every
+    registered wait in a worker thread before it answers, so the event loop meanwhile predicts other
+    requests, and one fsync covers all of their records (group commit). Outside a request served by
+    ``DataPlane.infer`` (a batch thread, a direct call) nothing will call it: the caller waits itself.
+    """
+    waits = durability_waits.get()
+    if waits is None:
+        return False
+    waits.append(wait)
+    return True

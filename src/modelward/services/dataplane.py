@@ -8,6 +8,7 @@ down once (codec → data plane → scheduler → decorator chain → model) and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from modelward.errors import (
     SchemaValidationError,
 )
 from modelward.model import Feedback, PredictionNotAvailable, receives_feedback
-from modelward.model.context import request_id, response_metadata
+from modelward.model.context import durability_waits, request_id, response_metadata
 from modelward.services.batching import AdaptiveBatcher, BatchObserver
 from modelward.services.config import dotted
 from modelward.services.handoff import ThreadHandoff
@@ -62,6 +63,11 @@ def validation_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) 
 
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
                float: "a number", type(None): "null"}
+
+
+def _wait_all(waits: list[Callable[[], None]]) -> None:
+    for wait in waits:
+        wait()
 
 
 def json_type(value: Any) -> str:
@@ -217,7 +223,14 @@ class DataPlane:
             endpoint = self.endpoint(request.model, request.version, for_prediction=True)
             version = str(endpoint.model.version)
             items = self.parse_inputs(endpoint, request.inputs, many=request.many)
-            outputs = await endpoint.scheduler.run(endpoint, items, request.many)
+            waits: list[Callable[[], None]] = []
+            waits_token = durability_waits.set(waits)
+            try:
+                outputs = await endpoint.scheduler.run(endpoint, items, request.many)
+            finally:
+                durability_waits.reset(waits_token)
+                if waits:  # what layers made durable-pending (the payload journal's fsync), before answering
+                    await asyncio.to_thread(_wait_all, waits)
             status = "denied" if any(isinstance(o, PredictionNotAvailable) for o in outputs) else "ok"
         except ModelwardError as exc:
             status = type(exc).__name__

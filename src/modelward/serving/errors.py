@@ -29,6 +29,7 @@ STATUS: tuple[tuple[type[e.ModelwardError], int], ...] = (
     (e.EnrichmentKeyMissing, 422),
     (e.EnrichmentUnavailable, 503),
     (e.JournalFull, 503),
+    (e.PayloadLogUnavailable, 503),
     (e.ModelNotFound, 404),
     (e.NotFound, 404),
     (e.Unauthorized, 401),
