@@ -24,10 +24,11 @@ names a failing sink and a full journal.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -160,6 +161,9 @@ class PayloadLogDecorator(MLModelDecorator):
         self._journal = Journal(config.journal, fsync=config.fsync, fsync_interval=config.fsync_interval,
                                 segment_bytes=config.segment_bytes, max_bytes=config.max_bytes)
         self._counts = Counters("journaled", "refused", "shipped", "ship_failures")
+        # record ids: 80 random bits per decorator instance, then a counter (32 hex digits like a UUID's;
+        # uuid4 per record read the OS's random source on every prediction)
+        self._id_prefix, self._ids = secrets.token_hex(10), itertools.count()
         self._shipper = Shipper(self._journal, config, self._counts)
         self._full = False
 
@@ -178,7 +182,7 @@ class PayloadLogDecorator(MLModelDecorator):
         denied = isinstance(prediction, PredictionNotAvailable)
         decision = {"allowed": False, "messages": prediction.messages} if denied else (
             {"allowed": True} if prediction is not None else None)
-        document = {"id": uuid.uuid4().hex, "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+        document = {"id": f"{self._id_prefix}{next(self._ids):012x}", "time": datetime.now(UTC).isoformat(timespec="microseconds"),
                     "request_id": current_request_id(), "model": self.model.qualified_name,
                     "version": self.model.version, "request": as_document(data),
                     "response": None if denied else as_document(prediction), "decision": decision}
