@@ -16,6 +16,12 @@ trained as ``model.joblib`` when missing, as the serving benchmark does):
    - ``metrics + cache``: plus ``CacheDecorator`` (in-process LRU); the input repeats, so after the
      first request every answer is a hit.
 
+   Every variant predicts with ``execution: thread``. With the default ``auto`` the model switches
+   between the event loop and a worker thread by its recent timings, which on a loaded machine flips
+   from run to run, and on this machine one connection is answered about 2x faster from a worker
+   thread than from the event loop (measured: p50 2.4 ms vs 4.5 to 6.3 ms), which would swamp what the
+   payload log costs (its fsync wait always goes through a worker thread).
+
    It prints req/s, p50, p99 and server CPU per request (medians over the rounds), the throughput
    ratios, the verdict on the target (metrics + payload log cost at most 5% of the plain throughput)
    and the payload log's own counters (every answered request journaled and shipped).
@@ -31,11 +37,13 @@ import argparse
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +72,7 @@ NO_METRICS = ("import sys; import modelward.serving.metrics_routes as routes; "
               "routes.mount = lambda *args: None; from modelward.cli.main import run; "
               "sys.argv[0] = 'modelward'; run()")
 TARGET = 0.05
+LOGS = ROOT / "bench" / "results" / "logs"
 
 
 # ---- served -------------------------------------------------------------------------------------
@@ -72,6 +81,7 @@ def variant_config(folder: Path, variant: str) -> Path:
     """The service config of one variant."""
     text = (f"service_title: Observability benchmark\npython_path: [{ROOT / 'examples'}]\nmodels:\n"
             f"  - class_path: insurance_charges.model.InsuranceChargesModel\n"
+            f"    execution: thread\n"  # the same in every variant (see the module docstring)
             f"    configuration: {{model_path: {INSURANCE_FILE}}}\n")
     if variant == "metrics + payload log":
         text += ("    decorators:\n      - class_path: modelward.decorators.PayloadLogDecorator\n"
@@ -91,10 +101,30 @@ def start_variant(folder: Path, variant: str, port: int) -> subprocess.Popen[byt
                                                                                  / "modelward")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MODELWARD_ALLOW_UNSIGNED": "true",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
-    log = (folder / f"server-{port}.log").open("wb")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = (LOGS / f"observability-{variant.replace(' + ', '-').replace(' ', '-')}.log").open("wb")
     return subprocess.Popen(["taskset", "-c", "1", *program, "serve", str(variant_config(folder, variant)),
                              "--port", str(port), "--log-level", "warning"],
                             env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ready(process: subprocess.Popen[bytes], url: str) -> dict[str, object]:
+    """The first answer of a variant's server (which must not exit meanwhile)."""
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            sys.exit(f"a server exited with status {process.returncode}; see {LOGS}/observability-*.log")
+        try:
+            return wait_answer(url, BODY, timeout=1)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                sys.exit(f"{url} did not answer within 120 s; see {LOGS}/observability-*.log")
 
 
 def payload_counters(port: int) -> dict[str, float]:
@@ -109,13 +139,13 @@ def served(args: argparse.Namespace, folder: Path) -> tuple[list[Scenario], dict
     """Interleaved wrk rounds over the four variants; the payload counters once the shipper caught up."""
     body = folder / "body.json"
     body.write_text(json.dumps(BODY))
-    ports = {variant: 18_160 + number for number, variant in enumerate(VARIANTS)}
+    ports = {variant: free_port() for variant in VARIANTS}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for variant, port in ports.items():
             processes[variant] = start_variant(folder, variant, port)
         urls = {variant: f"http://127.0.0.1:{port}/api/models/{MODEL}/prediction" for variant, port in ports.items()}
-        answers = {variant: wait_answer(url, BODY) for variant, url in urls.items()}
+        answers = {variant: ready(processes[variant], url) for variant, url in urls.items()}
         if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
             sys.exit(f"the variants do not answer alike: {answers}")
         runs: list[tuple[str, str, int | None, Path]] = [(v, urls[v], processes[v].pid, body) for v in VARIANTS]
@@ -176,11 +206,13 @@ class Measured(MLModelDecorator):
 
 
 def interleaved(runs: dict[str, Any], data: Callable[[int], Any], n: int) -> dict[str, list[float]]:
-    """Per-call seconds of each variant, called in turn (A, B, C, A, B, C...)."""
+    """Per-call seconds of each variant, called in turn, the order rotating (A B C, B C A, C A B...)."""
     times: dict[str, list[float]] = {name: [] for name in runs}
+    order = list(runs.items())
     for index in range(n):
         item = data(index)
-        for name, model in runs.items():
+        shift = index % len(order)
+        for name, model in order[shift:] + order[:shift]:
             started = time.perf_counter()
             model.predict(item)
             times[name].append(time.perf_counter() - started)
