@@ -62,7 +62,8 @@ class Journal:
         except BaseException:
             self._lockfile.close()
             raise
-        self._file: IO[bytes] | None = None
+        self._file: IO[bytes] | None = None  # unbuffered: one write(2) per record, nothing held back
+        self._file_bytes = 0  # size of the open segment (tracked: no lseek per record)
         self._last_sync = time.monotonic()
         self.pending_bytes = self._count_pending()
 
@@ -136,8 +137,10 @@ class Journal:
                 raise JournalFull(f"payload journal {self.directory} is full ({self.pending_bytes} bytes not yet "
                                   f"shipped, limit {self.max_bytes}); the sink is down or too slow")
             handle = self._writable(len(record))
-            handle.write(record)
-            handle.flush()
+            written = 0
+            while written < len(record):  # a regular file takes it whole; a short write continues
+                written += handle.write(record[written:]) or 0
+            self._file_bytes += len(record)
             self.pending_bytes += len(record)
             self._written += 1
             mine = self._written
@@ -170,11 +173,12 @@ class Journal:
             self._synced = max(self._synced, covered)
 
     def _writable(self, size: int) -> IO[bytes]:
-        if self._file is not None and self._file.tell() + size > self.segment_bytes and self._file.tell() > 0:
+        if self._file is not None and self._file_bytes + size > self.segment_bytes and self._file_bytes > 0:
             self._close_file()
             self._segments.append(self._segments[-1] + 1)
         if self._file is None:
-            self._file = (self.directory / segment_name(self._segments[-1])).open("ab")
+            self._file = (self.directory / segment_name(self._segments[-1])).open("ab", buffering=0)
+            self._file_bytes = self._size(self._segments[-1])
             if self.fsync != "never":
                 _sync_directory(self.directory)
         return self._file
@@ -192,8 +196,6 @@ class Journal:
         """Up to ``limit`` complete lines from ``start``, and the position after them."""
         with self._lock:
             segments = list(self._segments)
-            if self._file is not None:
-                self._file.flush()
         position = start
         lines: list[bytes] = []
         for number in (n for n in segments if n >= start.segment):
