@@ -11,6 +11,7 @@ import pytest
 from modelward.decorators import PayloadLogDecorator
 from modelward.errors import ModelNotFound, PredictionError, RequestError, SchemaValidationError
 from modelward.model import Feedback, MLModelDecorator, PredictionNotAvailable, annotate
+from modelward.model.context import defer_until_answer
 from modelward.services.config import ModelConfig
 from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into
 from modelward.services.inference import FeedbackRequest, InferenceRequest, InferenceResult, to_python
@@ -244,3 +245,34 @@ def test_a_payload_journal_fsync_runs_before_the_answer_and_is_shared(tmp_path: 
     model.predict(EchoInput(value=1))  # outside a served request the decorator waits itself
     assert journal._synced == journal._written == 33
     model.close()
+
+
+class Deferring(MLModelDecorator):
+    """Registers a wait per prediction: it fails for a value of 13."""
+
+    calls: list[float]
+
+    def predict(self, data: Any) -> Any:
+        value = data.value
+
+        def wait() -> None:
+            if value == 13:
+                raise PredictionError("the wait for 13 failed")
+            type(self).calls.append(value)
+
+        assert defer_until_answer(wait)
+        return self.model.predict(data)
+
+
+def test_deferred_waits_run_before_the_answer_and_their_errors_fail_only_their_request() -> None:
+    Deferring.calls = []
+    plane = plane_with(Deferring().set_model(EchoModel()))
+
+    async def run() -> list[Any]:
+        return await asyncio.gather(*(plane.infer(InferenceRequest(model="echo_model", inputs=[{"value": v}]))
+                                      for v in (1, 13, 2)), return_exceptions=True)
+
+    first, failed, third = asyncio.run(run())
+    assert isinstance(failed, PredictionError) and "the wait for 13 failed" in failed.message
+    assert isinstance(first, InferenceResult) and isinstance(third, InferenceResult)
+    assert sorted(Deferring.calls) == [1, 2]
