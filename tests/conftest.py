@@ -45,7 +45,7 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], path: str = "/api/health", timeout: float = 30) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], path: str = "/api/health", timeout: float = 60) -> None:
     """Wait until the server answers ``path`` (any status) or its process exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -59,7 +59,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes], path: str = "/api/healt
     raise TimeoutError(f"server at {url} did not answer within {timeout}s")
 
 
-def wait_started(url: str, timeout: float = 30) -> httpx.Response:
+def wait_started(url: str, timeout: float = 60) -> httpx.Response:
     """Poll the startup probe until it says 200 or the timeout passes; return the last answer."""
     deadline = time.monotonic() + timeout
     answer = httpx.get(url + "/api/health/startup", timeout=2)
