@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,17 @@ def start_server(config: Path | None, workdir: Path, *args: str, env: dict[str, 
     if wait:
         wait_for(url, process)
     return Server(process, url, log)
+
+
+@contextmanager
+def running(config: str, workdir: Path) -> Iterator[Server]:
+    """A started `modelward serve` of the service YAML ``config`` (for module-scoped fixtures), stopped after."""
+    started = start_server(write_config(workdir / "svc.yaml", config), workdir)
+    try:
+        assert wait_started(started.url).status_code == 200, started.output()
+        yield started
+    finally:
+        stop(started.process)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
