@@ -221,18 +221,21 @@ def parse_options(cls: type[BaseModel], options: dict[str, Any], who: str) -> An
 class OutlierDetector(MLModelDecorator):
     """Scores each input with a fitted detector, tags the answer, and refuses outliers in mode ``refuse``.
 
-    ``OutlierDetector(detector=Detector(...))`` in code; from a service config, ``detector`` is the
+    ``OutlierDetector(fitted=Detector(...))`` in code; from a service config, ``detector`` is the
     path of a bare detector file, read only when ``MODELWARD_ALLOW_UNSIGNED`` is set (use
     ``modelward.services.outlier.SignedOutlierDetector`` to read it from a signed package).
     """
 
     config_model: type[OutlierConfig] = OutlierConfig
 
-    def __init__(self, detector: Detector | None = None, **options: Any) -> None:
+    def __init__(self, *, fitted: Detector | None = None, **options: Any) -> None:
         config = parse_options(self.config_model, options, type(self).__name__)
+        if fitted is not None and not isinstance(fitted, Detector):
+            raise ConfigurationError(f"{type(self).__name__}: fitted: expected a Detector object, got "
+                                     f"{type(fitted).__name__} (a config file names the file in `detector`)")
         super().__init__(**config.model_dump(mode="json"))
         self._config = config
-        self._detector = detector if detector is not None else self.read_detector(config)
+        self._detector = fitted if fitted is not None else self.read_detector(config)
         self._threshold = config.threshold if config.threshold is not None else self._detector.threshold
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
