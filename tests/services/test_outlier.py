@@ -77,8 +77,8 @@ def test_a_detector_changed_by_one_byte_is_refused(signed: tuple[Path, Path], de
     index = data.index(b'"threshold": ') + len(b'"threshold": ')
     data[index] = ord("9") if data[index] != ord("9") else ord("8")  # same size, another threshold
     rewrite(package, DETECTOR_NAME, bytes(data))
-    with pytest.raises(ManifestMismatch, match="'outlier_detector.json' digest sha256:[0-9a-f]+ differs from the "
-                                               "manifest's"):
+    with pytest.raises(ManifestMismatch, match=r"'outlier_detector\.json' digest sha256:[0-9a-f]+ differs from the "
+                                               r"manifest's"):
         SignedOutlierDetector(package=str(package), keyring=str(keyring))
 
 
@@ -103,17 +103,17 @@ def test_an_unsigned_or_foreign_signed_package_is_refused(tmp_path: Path, signed
 def test_a_package_without_the_detector_or_of_another_model_is_refused(tmp_path: Path,
                                                                        signed: tuple[Path, Path]) -> None:
     package, keyring = signed
-    with pytest.raises(ManifestMismatch, match="the manifest lists no file 'detector.json'"):
+    with pytest.raises(ManifestMismatch, match=r"the manifest lists no file 'detector\.json'"):
         SignedOutlierDetector(package=str(package), keyring=str(keyring), detector="detector.json")
 
     class OtherModel(QuoteModel):
         qualified_name = "other_model"
 
     step = SignedOutlierDetector(package=str(package), keyring=str(keyring))
-    with pytest.raises(ConfigurationError, match="quote_model-1.0.0.zip holds model 'quote_model', not 'other_model'"):
+    with pytest.raises(ConfigurationError, match=r"1\.0\.0\.zip holds model 'quote_model', not 'other_model'"):
         step.set_model(OtherModel())
 
 
 def test_the_package_is_required(signed: tuple[Path, Path]) -> None:
-    with pytest.raises(ConfigurationError, match="^SignedOutlierDetector: package: Field required"):
+    with pytest.raises(ConfigurationError, match=r"^SignedOutlierDetector: package: Field required"):
         SignedOutlierDetector(keyring=str(signed[1]))

@@ -8,7 +8,8 @@ Features come from the input schema's flat fields: ``int`` and ``float`` are num
 with the training mean and standard deviation); ``bool``, enums and ``Literal`` are categorical
 (one-hot over the levels seen in training: a level never seen encodes as all zeros, which the ridge
 makes far from every training row). Plain ``str`` fields (free text) are used only when named in
-``features``; lists and objects never. Rows are validated through the schema first, so training and serving encode alike.
+``features``; lists and objects never. Rows are validated through the schema first, so training and
+serving encode alike.
 
 Covariance ``robust`` (the default): the numeric block's location and covariance come from scikit-
 learn's ``MinCovDet`` (outliers in the training data do not inflate it), the one-hot block's from
