@@ -106,7 +106,7 @@ def test_tag_mode_adds_the_verdict_to_the_metadata_and_counts_outliers(detector:
     step = OutlierDetector(fitted=detector).set_model(model)
     answer, meta = with_meta(step.predict, item(NORMAL))
     assert answer.price > 0
-    assert meta[META_KEY]["is_outlier"] is False and meta[META_KEY]["threshold"] == detector.threshold
+    assert meta[META_KEY]["is_outlier"] is False and meta[META_KEY]["threshold"] == round(detector.threshold, 6)
     assert 0 < meta[META_KEY]["score"] < detector.threshold
     answer, meta = with_meta(step.predict, item(ABSURD))
     assert answer.price > 0 and len(model.seen) == 2  # tagged, still predicted
@@ -173,8 +173,8 @@ def test_a_row_that_cannot_be_scored_fails_only_itself(detector: Detector) -> No
     tagging = OutlierDetector(fitted=broken).set_model(QuoteModel())
     outputs, meta = with_meta(predict_many, tagging, [item(NORMAL), item(ABSURD)])
     assert [type(o).__name__ for o in outputs] == ["Quote", "Quote"]
-    assert meta[META_KEY][0] == {"error": "field 'note' is not a number (str)", "threshold": detector.threshold,
-                                 "is_outlier": None}
+    assert meta[META_KEY][0] == {"error": "field 'note' is not a number (str)",
+                                 "threshold": round(detector.threshold, 6), "is_outlier": None}
     assert tagging.health_problems() == ["outlier detector of quote_model: the last input could not be scored: "
                                          "field 'note' is not a number (str)"]
     errors = [value for name, _, _, value in tagging.metric_samples() if name == "modelward_outlier_errors"]

@@ -58,7 +58,7 @@ def test_the_detector_is_read_from_the_verified_package(signed: tuple[Path, Path
     finally:
         response_metadata.reset(token)
     assert meta["outlier"] == {"score": pytest.approx(detector.score(ABSURD), abs=1e-5),
-                               "threshold": detector.threshold, "is_outlier": True}
+                               "threshold": round(detector.threshold, 6), "is_outlier": True}
     assert detector.score(NORMAL) < detector.threshold
 
 

@@ -293,8 +293,8 @@ class OutlierDetector(MLModelDecorator):
         try:
             score = self._detector.score(data)
         except ValueError as exc:
-            return {"error": str(exc), "threshold": self._threshold, "is_outlier": None}
-        return {"score": round(score, 6), "threshold": self._threshold, "is_outlier": score > self._threshold}
+            return {"error": str(exc), "threshold": round(self._threshold, 6), "is_outlier": None}
+        return {"score": round(score, 6), "threshold": round(self._threshold, 6), "is_outlier": score > self._threshold}
 
     def refusal(self, verdict: dict[str, Any]) -> PredictionNotAvailable | None:
         """The answer to an input in mode ``refuse``: withheld when an outlier or not scorable."""
