@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +99,18 @@ def test_tag_mode_scores_every_input_in_the_metadata_and_the_metrics(signed_insu
     tags = answer.json()["meta"]["tags"]
     assert [v["is_outlier"] for v in tags["outlier"]] == [False, True]
 
+    # concurrent single requests share the model's batches; each answer carries its own input's verdict
+    inputs = [ABSURD if i % 3 == 0 else {**NORMAL, "age": 20 + i} for i in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda row: httpx.post(f"{url}/prediction", json=row, timeout=10), inputs))
+    assert all(a.status_code == 200 for a in answers)
+    assert [meta(a)["is_outlier"] for a in answers] == [row is ABSURD for row in inputs]
+
     metrics = scrape(server.url)
     model = (("model_name", "insurance_charges_model"),)
-    assert metrics[("modelward_outlier_score_count", model)] == 7.0  # 1 + 1 + 3 + 2 inputs scored
-    assert metrics[("modelward_outlier_score_bucket", (("le", "10.0"), *model))] == 4.0  # the 3 absurd ones are > 10
-    assert metrics[("modelward_outliers_total", (("action", "tagged"), *model))] == 3.0
+    assert metrics[("modelward_outlier_score_count", model)] == 31.0  # 1 + 1 + 3 + 2 + 24 inputs scored
+    assert metrics[("modelward_outlier_score_bucket", (("le", "10.0"), *model))] == 20.0  # 11 absurd ones are > 10
+    assert metrics[("modelward_outliers_total", (("action", "tagged"), *model))] == 11.0
     assert metrics[("modelward_outliers_total", (("action", "refused"), *model))] == 0.0
 
 
