@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -25,7 +25,7 @@ from modelward.errors import (
     RequestError,
     SchemaValidationError,
 )
-from modelward.model import Feedback, PredictionNotAvailable, receives_feedback
+from modelward.model import PredictionNotAvailable, receives_feedback
 from modelward.model.context import request_id, response_metadata
 from modelward.services.batching import AdaptiveBatcher, BatchObserver
 from modelward.services.config import dotted
@@ -250,10 +250,7 @@ class DataPlane:
     def _feedback(self, endpoint: ModelEndpoint, version: str, request: FeedbackRequest) -> FeedbackResult:
         if self.feedback_sink is not None:
             self.feedback_sink.record(request, version)
-        event = Feedback(model=endpoint.qualified_name, version=version, request=request.request,
-                         response=request.response, reward=request.reward, truth=request.truth,
-                         routing=dict(request.routing), request_id=request.request_id,
-                         tags=dict(request.tags), protocol=request.protocol)
+        event = replace(request, model=endpoint.qualified_name, version=version)
         delivered: list[str] = []
         for layer in chain(endpoint.model):
             if receives_feedback(layer):

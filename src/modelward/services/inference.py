@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from modelward.model import PredictionNotAvailable
+from modelward.model.feedback import Feedback
 
 
 @dataclass(frozen=True)
@@ -58,20 +59,9 @@ class InferenceResult:
         return 200
 
 
-@dataclass(frozen=True)
-class FeedbackRequest:
-    """Feedback on an earlier prediction, from any protocol."""
-
-    model: str
-    version: str | None = None
-    request: Any = None
-    response: Any = None
-    reward: float | None = None
-    truth: Any = None
-    routing: dict[str, Any] = field(default_factory=dict)
-    request_id: str | None = None
-    tags: dict[str, Any] = field(default_factory=dict)
-    protocol: str = "native"
+#: Feedback on an earlier prediction, from any protocol: the same value models and decorators receive
+#: (``modelward.model.feedback.Feedback``); the data plane fills in the served name and version.
+FeedbackRequest = Feedback
 
 
 @dataclass(frozen=True)
