@@ -37,6 +37,7 @@ from modelward.services.inference import (
     InferenceRequest,
     InferenceResult,
     RequestObserver,
+    outlier_scores,
 )
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import LoadedModel
@@ -219,6 +220,9 @@ class DataPlane:
             items = self.parse_inputs(endpoint, request.inputs, many=request.many)
             outputs = await endpoint.scheduler.run(endpoint, items, request.many)
             status = "denied" if any(isinstance(o, PredictionNotAvailable) for o in outputs) else "ok"
+            if self.observer is not None and "outlier" in meta:
+                for score in outlier_scores(meta):
+                    self.observer.observe_outlier(endpoint.qualified_name, score)
         except ModelwardError as exc:
             status = type(exc).__name__
             raise

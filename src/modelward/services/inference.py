@@ -83,6 +83,17 @@ class RequestObserver(Protocol):
     def observe_feedback(self, model: str, route: str, reward: float | None) -> None:
         """One piece of feedback received."""
 
+    def observe_outlier(self, model: str, score: float) -> None:
+        """One input's outlier score (called only when the chain has an outlier step)."""
+
+
+def outlier_scores(meta: dict[str, Any]) -> list[float]:
+    """The scores of the outlier step's verdicts in an answer's metadata (``outlier``: one, or a list)."""
+    found = meta.get("outlier")
+    verdicts = found if isinstance(found, list) else [found]
+    return [float(v["score"]) for v in verdicts
+            if isinstance(v, dict) and isinstance(v.get("score"), int | float) and not isinstance(v["score"], bool)]
+
 
 class FeedbackSink(Protocol):
     """Where feedback is recorded durably before any layer sees it."""
