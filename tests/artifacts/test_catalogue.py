@@ -261,6 +261,7 @@ def _pandas_cases() -> dict[str, Case]:
         "frame": Case(frame, same_frame),
         "multiindex": Case(nested, same_frame),
         "series": Case(pd.Series([1.0, 2.0, np.nan], index=["a", "b", "c"], name="s"), same_series),
+        "catindex": Case(pd.Series([1, 2, 3], index=pd.CategoricalIndex(["a", "b", "a"])), same_series),
         "categorical": Case(pd.Categorical(["low", "high", "low", None], categories=["low", "high"], ordered=True),
                             same_categorical),
         "daily": Case(pd.date_range("2024-01-01", periods=5, freq="D", name="day"), same_index),
@@ -281,6 +282,31 @@ def test_pandas_frames_series_categoricals_and_datetime_indexes_load_identically
     libraries = vetted_by(result.recorded())
     assert set(libraries.values()) <= {"baseline", "numpy", "pandas", "python"}, libraries
     assert {pair[0].split(".")[0] for pair, library in libraries.items() if library == "pandas"} == {"pandas"}
+
+
+PANDAS_2 = Path(__file__).parents[1] / "data" / "pickles" / "pandas-2.2.3"
+
+
+def test_pickles_written_by_pandas_2_load_under_the_tested_pandas(tmp_path: Path, keys: Keys) -> None:
+    """pandas 2.x writes internal names (pandas.core.arrays.integer:IntegerArray...): vetted and loadable."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for pickled in PANDAS_2.glob("*.pkl"):
+        (folder / pickled.name).write_bytes(pickled.read_bytes())
+    assert len(list(folder.iterdir())) == 16
+    output = tmp_path / "package.zip"
+    manifest = build_package(folder, output, qualified_name="pandas2", version="1", signer=keys.signer)
+    recorded = {parse_pair(text, "t") for entry in manifest.files for text in entry.globals}
+    assert {("pandas.core.arrays.integer", "IntegerArray"), ("pandas.core.frame", "DataFrame"),
+            ("pandas.core.indexes.category", "CategoricalIndex")} <= recorded
+    with load_verified(output, keys.keyring(), allow_globals=()) as verified:
+        for entry in manifest.files:
+            expected = pickle.loads((folder / entry.path).read_bytes())  # our own files: the reference
+            actual = verified.load(entry.path)
+            comparer = {"frame": same_frame, "multiindex": same_frame, "series": same_series,
+                        "categorical": same_categorical, "daily": same_index, "hourlyutc": same_index,
+                        "timestamp": same_value, "timedelta": same_value}[entry.path.split(".")[0]]
+            comparer(expected, actual)
 
 
 # --- xgboost and lightgbm ----------------------------------------------------------------------------
