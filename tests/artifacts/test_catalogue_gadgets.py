@@ -67,7 +67,7 @@ def _payloads(marker: Path, armed: dict[str, Path]) -> dict[str, tuple[bytes, st
         "numpy.vectorize": (_call("numpy", "vectorize", system), "numpy:vectorize"),
         # scipy
         "scipy LinearOperator calling a function": (_call("scipy.sparse.linalg._interface", "_CustomLinearOperator",
-                                                          b"K\x01K\x01\x86", system), 
+                                                          b"K\x01K\x01\x86", system),
                                                     "scipy.sparse.linalg._interface:_CustomLinearOperator"),
         "scipy.sparse.linalg.LinearOperator": (_call("scipy.sparse.linalg", "LinearOperator", b"K\x01K\x01\x86",
                                                      system), "scipy.sparse.linalg:LinearOperator"),
@@ -176,7 +176,72 @@ def test_the_armed_files_are_live(tmp_path: Path, marker: Path) -> None:
 
 def test_no_gadget_is_vetted_by_the_catalogue() -> None:
     catalogue = load_catalogue()
-    for payload, pair in _payloads(Path("/x"), {k: Path("/x") for k in ("pickle", "npy", "joblib")}).values():
+    for _payload, pair in _payloads(Path("/x"), {k: Path("/x") for k in ("pickle", "npy", "joblib")}).values():
         module, name = pair.split(":")
         if "." not in name:
             assert catalogue.vetted_by(module, name, "t") is None, pair
+
+
+# --- rebuild-only classes: a Booster may be rebuilt from its state, never called -------------------
+
+
+def _model_files(folder: Path) -> dict[str, Path]:
+    """A real xgboost and a real lightgbm model file somewhere on this machine (not in the package)."""
+    import lightgbm
+    import xgboost
+
+    folder.mkdir()
+    features = np.random.default_rng(2).normal(size=(80, 3))
+    target = (features[:, 0] > 0).astype(int)
+    files = {"xgboost.core": folder / "other.json", "lightgbm.basic": folder / "other.txt"}
+    xgboost.XGBClassifier(n_estimators=2).fit(features, target).get_booster().save_model(files["xgboost.core"])
+    lightgbm.LGBMClassifier(n_estimators=2, verbose=-1).fit(features, target).booster_.save_model(
+        files["lightgbm.basic"])
+    return files
+
+
+def _booster_calls(module: str, path: Path) -> dict[str, bytes]:
+    """``Booster(None, None, path)`` (model_file=path) through each opcode that calls a global."""
+    args = b"NN" + _str(str(path))
+    return {"REDUCE": _pickle(_call(module, "Booster", None, None, str(path))),
+            "INST": b"(" + args + b"i" + module.encode() + b"\nBooster\n.",
+            "OBJ": _pickle(b"(" + _global(module, "Booster") + args + b"o")}
+
+
+@pytest.mark.parametrize("module", ["xgboost.core", "lightgbm.basic"])
+@pytest.mark.parametrize("opcode", ["REDUCE", "INST", "OBJ"])
+def test_a_signed_pickle_cannot_call_a_booster_to_read_a_model_file_it_names(tmp_path: Path, keys: Keys,
+                                                                             module: str, opcode: str) -> None:
+    import pickle
+
+    path = _model_files(tmp_path / "elsewhere")[module]
+    payload = _booster_calls(module, path)[opcode]
+    assert type(pickle.loads(payload)).__module__ == module  # live: an unrestricted load reads that file
+    package = _signed_with(tmp_path, keys, payload, (f"{module}:Booster",))
+    with load_verified(package, keys.keyring(), allow_globals=()) as verified, \
+            pytest.raises(UnsafePickle, match=rf"model.pkl: refuses to call global '{module}:Booster': the "
+                                              "catalogue lets a pickle rebuild it from its state, never call it"):
+        verified.load("model.pkl")
+
+
+@pytest.mark.parametrize("module", ["xgboost.core", "lightgbm.basic"])
+def test_a_joblib_file_cannot_call_a_booster_either(tmp_path: Path, keys: Keys, module: str) -> None:
+    from modelward.artifacts.catalogue import GlobalPolicy
+    from modelward.artifacts.pickles import safe_joblib_loads
+
+    path = _model_files(tmp_path / "elsewhere")[module]
+    policy = GlobalPolicy(recorded=frozenset({(module, "Booster")}))
+    with pytest.raises(UnsafePickle, match=rf"refuses to call global '{module}:Booster'"):
+        safe_joblib_loads(_booster_calls(module, path)["REDUCE"], policy, "f.joblib")
+
+
+def test_rebuild_only_names_must_be_exact_entries(tmp_path: Path) -> None:
+    from modelward.artifacts.catalogue import CATALOGUE_FILE
+
+    text = CATALOGUE_FILE.read_text(encoding="utf-8").replace(
+        'rebuild_only = ["xgboost.core:Booster"]', 'rebuild_only = ["xgboost.core:Booster", "xgboost.core:DMatrix"]')
+    edited = tmp_path / "catalogue.toml"
+    edited.write_text(text, encoding="utf-8")
+    with pytest.raises(UnsafePickle, match=r"rebuild_only names xgboost\.core:DMatrix, which no exact table lists"):
+        load_catalogue(edited)
+    assert load_catalogue().rebuild_only == {("xgboost.core", "Booster"), ("lightgbm.basic", "Booster")}
