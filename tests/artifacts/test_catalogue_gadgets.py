@@ -225,6 +225,16 @@ def test_a_signed_pickle_cannot_call_a_booster_to_read_a_model_file_it_names(tmp
 
 
 @pytest.mark.parametrize("module", ["xgboost.core", "lightgbm.basic"])
+@pytest.mark.parametrize("opcode", ["REDUCE", "INST", "OBJ"])
+def test_packaging_refuses_a_pickle_that_calls_a_booster(tmp_path: Path, module: str, opcode: str) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(_booster_calls(module, tmp_path / "other-model")[opcode])
+    with pytest.raises(UnsafePickle, match=rf"model.pkl: refuses to call global '{module}:Booster'"):
+        make_manifest(folder, qualified_name="m", version="1")
+
+
+@pytest.mark.parametrize("module", ["xgboost.core", "lightgbm.basic"])
 def test_a_joblib_file_cannot_call_a_booster_either(tmp_path: Path, keys: Keys, module: str) -> None:
     from modelward.artifacts.catalogue import GlobalPolicy
     from modelward.artifacts.pickles import safe_joblib_loads
