@@ -73,7 +73,7 @@ def test_rollback_is_in_the_audit_trail_and_the_chain_verifies(catalog: c.Catalo
     with engine.begin() as conn:  # the rollback's events are chained like every other
         conn.execute(sa.text("UPDATE audit_events SET actor = 'mallory' WHERE action = 'deployment.rollback'"))
     engine.dispose()
-    with pytest.raises(AuditChainBroken, match="deployment.rollback"):
+    with pytest.raises(AuditChainBroken, match=r"deployment\.rollback"):
         c.verify_audit(catalog)
 
 
@@ -115,5 +115,5 @@ def test_refusals_name_the_deployment_and_change_nothing(catalog: c.Catalog) -> 
     assert c.verify_audit(catalog).events == events + 3  # the attempt, the new deployment, the replaced one
     assert _status(catalog, new.id) == "running" and c.rollback_target(catalog, deployment_id=lone.id) is None
     c.rollback_deployment(catalog, deployment_id=new.id, actor="ops")
-    with pytest.raises(Conflict, match="is 'rolled_back'.*not running"):
+    with pytest.raises(Conflict, match=r"is 'rolled_back'.*not running"):
         c.rollback_deployment(catalog, deployment_id=new.id, actor="ops")
