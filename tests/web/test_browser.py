@@ -127,7 +127,8 @@ def test_a_form_without_its_csrf_token_is_refused(console_process: Console, brow
 def test_a_deployer_rolls_back_and_the_previous_version_is_current(console_process: Console,
                                                                     browse: Browse) -> None:
     running = console_process.seeded.running
-    steps = [*_login(console_process.seeded.tokens["deployer"]), {"do": "goto", "url": f"/console/deployments/{running}"},
+    steps = [*_login(console_process.seeded.tokens["deployer"]),
+             {"do": "goto", "url": f"/console/deployments/{running}"},
              {"do": "text", "selector": "#rollback-h + p"},
              {"do": "fill", "selector": "#rollback-reason", "value": "charges off by 10%"},
              {"do": "click", "selector": "#rollback-form button[type=submit]"},
@@ -167,7 +168,8 @@ def test_a_reader_is_refused_a_rollback_and_a_post_without_csrf_too(console_proc
              {"do": "eval", "js": "document.querySelector('#rollback-form input[name=csrf]').remove()"},
              {"do": "click", "selector": "#rollback-form button[type=submit]"},
              {"do": "text", "selector": "main"},
-             {"do": "goto", "url": page}, {"do": "text", "selector": "h1"}, {"do": "count", "selector": "#rollback-form"}]
+             {"do": "goto", "url": page}, {"do": "text", "selector": "h1"},
+             {"do": "count", "selector": "#rollback-form"}]
     result = browse(console_process.base, steps)
     found = result["results"]
     assert found[4] == 0 and "(reader) may not roll back" in found[5]
