@@ -117,3 +117,26 @@ def test_refusals_name_the_deployment_and_change_nothing(catalog: c.Catalog) -> 
     c.rollback_deployment(catalog, deployment_id=new.id, actor="ops")
     with pytest.raises(Conflict, match=r"is 'rolled_back'.*not running"):
         c.rollback_deployment(catalog, deployment_id=new.id, actor="ops")
+
+
+def test_a_rollback_done_by_redeploying_is_recorded_the_same_way(catalog: c.Catalog) -> None:
+    _versions(catalog, "1.0.0", "1.1.0")
+    old = _deploy(catalog, "1.0.0")
+    bad = _deploy(catalog, "1.1.0", replaces=old.id)
+    other = _deploy(catalog, "1.0.0", environment="staging")
+    with pytest.raises(Conflict, match="does not replace"):
+        c.record_rolled_back(catalog, deployment_id=bad.id, by=other.id, actor="ops")
+    with pytest.raises(NotFound, match="'nope'"):
+        c.record_rolled_back(catalog, deployment_id=bad.id, by="nope", actor="ops")
+    redeployed = _deploy(catalog, "1.0.0", replaces=bad.id)  # what `modelward rollback` records
+    assert _status(catalog, bad.id) == "replaced"
+    view = c.record_rolled_back(catalog, deployment_id=bad.id, by=redeployed.id, actor="ops")
+    assert view.status == "rolled_back" and view.reason == f"rolled back by {redeployed.id} to {ICM}@1.0.0"
+    events = c.verify_audit(catalog).events
+    assert c.record_rolled_back(catalog, deployment_id=bad.id, by=redeployed.id, actor="ops") == view
+    assert c.verify_audit(catalog).events == events  # once only
+    newest = c.audit_events(catalog, limit=1)[0]
+    assert (newest.action, newest.before) == ("deployment.rollback", {"status": "replaced", "reason":
+                                                                      f"replaced by {redeployed.id}",
+                                                                      "model": f"{ICM}@1.1.0"})
+    assert c.rollback_target(catalog, deployment_id=redeployed.id) is None  # 1.1.0 is never restored

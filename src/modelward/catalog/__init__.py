@@ -49,7 +49,13 @@ from modelward.catalog.queries import (
     versions_of_dataset,
 )
 from modelward.catalog.records import describe_model, record_deployment, register_version, set_stage, update_deployment
-from modelward.catalog.rollback import MAX_REASON, RollbackView, rollback_deployment, rollback_target
+from modelward.catalog.rollback import (
+    MAX_REASON,
+    RollbackView,
+    record_rolled_back,
+    rollback_deployment,
+    rollback_target,
+)
 from modelward.catalog.search import SearchHit, SearchPage, SearchQuery, search
 from modelward.catalog.tokens import (
     MAX_TOKEN_NAME,
@@ -125,6 +131,7 @@ __all__ = [
     "parse_ref",
     "record_deployment",
     "record_failed_attempt",
+    "record_rolled_back",
     "register_version",
     "revoke_token",
     "rollback_deployment",

@@ -145,14 +145,32 @@ def _restore(session: Session, current: s.Deployment, previous: s.Deployment, ac
     return row
 
 
-def _mark_rolled_back(session: Session, current: s.Deployment, restored: s.Deployment, previous: s.Deployment,
+def record_rolled_back(catalog: Catalog, *, deployment_id: str, by: str, actor: str) -> DeploymentView:
+    """Mark ``deployment_id`` rolled back by deployment ``by``, which already replaced it (``modelward rollback``).
+
+    For a rollback carried out elsewhere and recorded as a new deployment that replaces this one; the
+    same ``deployment.rollback`` event as ``rollback_deployment``. ``Conflict`` unless ``by`` replaced it.
+    """
+    with catalog.write() as session:
+        current = _deployment(session, deployment_id)
+        restored = session.get(s.Deployment, by)
+        if restored is None:
+            raise NotFound(f"deployment '{by}' is not in the catalog")
+        if restored.replaced_id != current.id:
+            raise Conflict(f"deployment '{by}' does not replace '{deployment_id}': it cannot have rolled it back")
+        if current.status != DeploymentStatus.ROLLED_BACK.value:
+            _mark_rolled_back(session, current, restored, None, actor, "")
+        return _view(current)
+
+
+def _mark_rolled_back(session: Session, current: s.Deployment, restored: s.Deployment, previous: s.Deployment | None,
                       actor: str, reason: str) -> None:
     before = {"status": current.status, "reason": current.reason}
     current.status = DeploymentStatus.ROLLED_BACK.value
-    current.reason = f"rolled back by {restored.id} to {_ref(previous)}" + (f": {reason}" if reason else "")
+    current.reason = f"rolled back by {restored.id} to {_ref(restored)}" + (f": {reason}" if reason else "")
     current.updated_at = now()
     session.flush()
+    after = {"status": current.status, "reason": current.reason, "model": _ref(restored), "deployment": restored.id}
     audit.append(session, actor=actor, action="deployment.rollback", entity=f"deployment:{current.id}",
                  before=before | {"model": _ref(current)},
-                 after={"status": current.status, "reason": current.reason, "model": _ref(previous),
-                        "deployment": restored.id, "restores": previous.id})
+                 after=after | ({"restores": previous.id} if previous is not None else {}))
