@@ -135,3 +135,19 @@ def insurance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(folder)],
                    cwd=ROOT / "examples", check=True, capture_output=True)
     return folder / "model.skops"
+
+
+INSURANCE_POLICY_CONFIG = ROOT / "examples" / "insurance_charges" / "rest_config_policy.yaml"
+
+
+def insurance_env(model: Path, data: Path) -> dict[str, str]:
+    """The environment the insurance example's configs read: the trained model, unsigned, a data dir."""
+    return child_env(INSURANCE_MODEL_PATH=str(model), MODELWARD_ALLOW_UNSIGNED="true", MODELWARD_DATA_DIR=str(data))
+
+
+@pytest.fixture
+def insurance_server(insurance_model: Path, tmp_path: Path, serve: Callable[..., Server]) -> Server:
+    """The insurance example with its policies (``rest_config_policy.yaml``), started."""
+    server = serve(INSURANCE_POLICY_CONFIG, env=insurance_env(insurance_model, tmp_path / "data"))
+    assert wait_started(server.url).status_code == 200, server.output()
+    return server
