@@ -85,6 +85,12 @@ def protocol_paths() -> tuple[dict[str, Any], dict[str, Any]]:
         paths[f"{prefix}/api/v1.0/feedback"] = _post(
             "seldon", "Seldon v1 feedback (recorded, then handed to the model's chain)",
             {**_json(feedback)}, _json(message), message, 400, 404, 415, 503, parameters=parameters)
+    for alias in ("/api/v0.1/predictions", "/predict"):  # Seldon's older and microservice paths
+        paths[alias] = {"post": {**paths["/api/v1.0/predictions"]["post"],
+                                 "summary": "Seldon v1 prediction (alias of /api/v1.0/predictions)"}}
+    for alias in ("/api/v0.1/feedback", "/send-feedback"):
+        paths[alias] = {"post": {**paths["/api/v1.0/feedback"]["post"],
+                                 "summary": "Seldon v1 feedback (alias of /api/v1.0/feedback)"}}
     text = {"text/plain": {"schema": {"type": "string"}}}
     paths["/health/ping"] = _get("seldon", "Seldon: the process answers (pong)", text)
     for path in ("/health/status", "/api/v1.0/health/status"):
