@@ -8,7 +8,7 @@ a keyring (the Secret) and a signed package baked into the "image". Then the man
 (path and port) are polled and the model is called as the controller would: Seldon's executor posts
 a Seldon message to ``/predict`` (and clients to ``/api/v1.0/predictions``), KServe routes
 ``/v1/models/{name}:predict`` (``PROTOCOL=v1``) or ``/v2/models/{name}/infer`` (``v2``), a plain
-Service the native route.
+Service the native route (and, rendered with ``grpc_port``, V2 gRPC on the ``grpc`` port).
 
 OPA cannot be installed here: the rendered OPA sidecar is played by ``DataApiServer`` (OPA's Data
 API contract, ``modelward.policy``) on the sidecar's port, serving the rendered policies
@@ -288,7 +288,7 @@ def test_kserve_pod_answers_its_protocol_on_8080s_stand_in(pods: Callable[..., P
 
 
 def test_kubernetes_pod_answers_the_native_route_through_the_service_port(pods: Callable[..., Pod]) -> None:
-    pod = pods("kubernetes")
+    pod = pods("kubernetes", grpc_port=8081)
     assert pass_probes(pod) == {"startupProbe": 200, "readinessProbe": 200, "livenessProbe": 200}
     service = next(m for m in pod.manifests if m["kind"] == "Service")
     assert service["spec"]["ports"][0]["targetPort"] == pod.container["ports"][0]["name"] == "http"
@@ -300,3 +300,17 @@ def test_kubernetes_pod_answers_the_native_route_through_the_service_port(pods: 
     assert pod.sidecar is not None and pod.sidecar.asked == ["data/toy", "data/toy"]
     version = httpx.get(pod.url + "/api/models", timeout=5).json()
     assert "1.0.0" in str(version), "the model reports the version of the package baked into the image"
+    grpc_port = next(p["containerPort"] for p in pod.container["ports"] if p["name"] == "grpc")
+    assert model_ready_over_grpc(f"127.0.0.1:{pod.ports[grpc_port]}") is True
+
+
+def model_ready_over_grpc(address: str) -> bool:
+    """Open Inference V2 gRPC ``ModelReady`` on the container's ``grpc`` port."""
+    import grpc
+
+    from modelward.serving.v2.grpc_gen import inference_pb2, inference_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+        answer = stub.ModelReady(inference_pb2.ModelReadyRequest(name="toy_model"), timeout=10)
+        return bool(answer.ready)
