@@ -238,3 +238,16 @@ def test_seldon_health_status_is_503_while_models_load(serve: Callable[..., Serv
     assert status.status_code == 503
     assert status.json()["status"]["status"] == "FAILURE"
     assert httpx.get(slow.url + "/health/ping").text == "pong"
+    assert httpx.get(slow.url + "/api/v1.0/metadata").status_code == 503
+
+
+def test_seldon_metadata_names_the_model_and_its_schemas(server: Server) -> None:
+    for path in ("/metadata", "/api/v1.0/metadata"):
+        answer = httpx.get(server.url + path)
+        assert answer.status_code == 200, answer.text
+        document = answer.json()
+        assert (document["name"], document["versions"], document["platform"]) == \
+            ("pair_model", ["0.3.0"], "modelward")
+        assert document["inputs"][0]["messagetype"] == "jsonData"
+        assert set(document["inputs"][0]["schema"]["properties"]) == {"a", "b"}
+        assert set(document["outputs"][0]["schema"]["properties"]) == {"total", "product"}

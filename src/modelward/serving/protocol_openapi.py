@@ -91,6 +91,12 @@ def protocol_paths() -> tuple[dict[str, Any], dict[str, Any]]:
     for alias in ("/api/v0.1/feedback", "/send-feedback"):
         paths[alias] = {"post": {**paths["/api/v1.0/feedback"]["post"],
                                  "summary": "Seldon v1 feedback (alias of /api/v1.0/feedback)"}}
+    described = {"type": "object", "properties": {
+        "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}},
+        "platform": {"type": "string"}, "inputs": {"type": "array", "items": _OBJECT},
+        "outputs": {"type": "array", "items": _OBJECT}}}
+    for path in ("/metadata", "/api/v1.0/metadata"):
+        paths[path] = _get("seldon", "Seldon: the model's metadata (schemas as jsonData)", _json(described), 404, 503)
     text = {"text/plain": {"schema": {"type": "string"}}}
     paths["/health/ping"] = _get("seldon", "Seldon: the process answers (pong)", text)
     for path in ("/health/status", "/api/v1.0/health/status"):
