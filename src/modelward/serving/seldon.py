@@ -19,8 +19,8 @@ Also served: Seldon's microservice aliases ``/predict`` and ``/send-feedback`` (
 executor posts to in the model's pod), its health paths ``/health/ping`` (``pong`` while the process
 runs) and ``/health/status`` = ``/api/v1.0/health/status`` (200 once the models loaded, else 503; the
 executor's full health check), ``/metadata`` = ``/api/v1.0/metadata`` (Seldon's model metadata: name,
-versions, platform, and the input and output JSON schemas as ``jsonData``), form bodies ``json=<message>`` (as ``curl -d`` sends them), and
-``/seldon/{model}/api/v1.0/...`` for a model by name.
+versions, platform, and the input and output JSON schemas as ``jsonData``), form bodies
+``json=<message>`` (as ``curl -d`` sends them), and ``/seldon/{model}/api/v1.0/...`` for a model by name.
 """
 
 from __future__ import annotations
