@@ -111,8 +111,12 @@ def modelward_config(folder: Path, batching: bool) -> Path:
     return path
 
 
-def mlserver_folder(folder: Path, port: int) -> Path:
-    """MLServer's settings.json and model-settings.json, next to a copy of the model file."""
+def mlserver_folder(folder: Path, port: int, batching: bool = True) -> Path:
+    """MLServer's settings.json and model-settings.json, next to a copy of the model file.
+
+    ``batching``: adaptive batching on (``max_batch_size: 32``, ``max_batch_time: 0.005``); off, MLServer
+    predicts each request on its own (its default).
+    """
     root = folder / "mlserver"
     model = root / NAME
     model.mkdir(parents=True)
@@ -120,9 +124,9 @@ def mlserver_folder(folder: Path, port: int) -> Path:
     (root / "settings.json").write_text(json.dumps({
         "debug": False, "host": "127.0.0.1", "http_port": port, "grpc_port": port + 50,
         "metrics_port": port + 60, "parallel_workers": 0, "logging_level": "WARNING"}))
+    adaptive = {"max_batch_size": 32, "max_batch_time": 0.005} if batching else {}
     (model / "model-settings.json").write_text(json.dumps({
-        "name": NAME, "implementation": "mlserver_sklearn.SKLearnModel",
-        "max_batch_size": 32, "max_batch_time": 0.005,
+        "name": NAME, "implementation": "mlserver_sklearn.SKLearnModel", **adaptive,
         "parameters": {"uri": "./model.joblib", "version": "0.1.0"}}))
     return root
 
