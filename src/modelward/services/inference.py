@@ -82,6 +82,7 @@ class FeedbackResult:
     version: str
     recorded: bool
     delivered_to: list[str]
+    route: str = ""
 
 
 class RequestObserver(Protocol):
