@@ -227,3 +227,62 @@ def test_a_graph_with_a_mistake_fails_startup_naming_the_node(tmp_path: Path,
     assert answer.status_code == 503 and "models failed to load" in answer.text
     assert ("bad.yaml: models[0].graph (node 't'): child 'pair' cannot take this node's answer: PairInput "
             "requires a, b, which EchoInput does not have") in server.output()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    import uuid
+
+    import redis
+
+    name = f"modelward-test:{uuid.uuid4().hex}:"
+    yield name
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    for key in client.scan_iter(f"{name}*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_router_state_is_shared_by_two_servers_and_survives_a_restart(
+        backend: str, tmp_path: Path, serve: Callable[..., Server], redis_prefix: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelward.graph.state import ArmStats, RedisStateStore, SqliteStateStore, StateStore
+
+    state = (f"{{type: sqlite, path: {tmp_path / 'state.db'}}}" if backend == "sqlite"
+             else f"{{type: redis, url: 'redis://127.0.0.1:6379/0', prefix: '{redis_prefix}'}}")
+    config = write_config(tmp_path / "bandit.yaml", "models:\n" + endpoint(
+        "bandit", two("name: bandit\n      type: ROUTER\n      implementation: EPSILON_GREEDY",
+                      "configuration: {epsilon: 0}"), extra=f"    state: {state}\n"))
+
+    def start() -> Server:
+        server = serve(config, env=child_env(MODELWARD_DATA_DIR=str(tmp_path / "data")))
+        assert wait_started(server.url).status_code == 200, server.output()
+        return server
+
+    def feedback(server: Server, body: dict[str, Any]) -> None:
+        reply = httpx.post(f"{server.url}/api/models/bandit/feedback", json=body, timeout=30)
+        assert reply.status_code == 200, reply.text
+
+    def route(server: Server) -> int:
+        return int(meta(predict(server, "bandit", {"value": 1}))["routing"]["bandit"])
+
+    first, second = start(), start()
+    assert meta(predict(first, "bandit", {"value": 1}, rid="p1"))["routing"] == {"bandit": 0}
+    feedback(second, {"reward": 0.0, "request_id": "p1"})  # the route recorded by the other server
+    feedback(first, {"reward": 1.0, "routing": {"bandit": 1}})
+    assert route(second) == 1 and route(first) == 1
+    with ThreadPoolExecutor(8) as pool:  # both servers update the same arm at once
+        list(pool.map(lambda n: feedback([first, second][n % 2], {"reward": 1.0, "routing": {"bandit": 1}}),
+                      range(60)))
+    store: StateStore = (SqliteStateStore(tmp_path / "state.db") if backend == "sqlite"
+                         else RedisStateStore("redis://127.0.0.1:6379/0", prefix=redis_prefix))
+    assert store.arms("bandit", "bandit", 2) == [ArmStats(1, 0.0, 0.0), ArmStats(61, 61.0, 61.0)]
+    stop(first.process)
+    stop(second.process)
+    third = start()
+    assert route(third) == 1  # learned state kept across the restart
+    feedback(third, {"reward": 0.5, "routing": {"bandit": 0}})
+    assert store.arms("bandit", "bandit", 2)[0] == ArmStats(2, 0.5, 0.25)
+    store.close()
