@@ -210,11 +210,14 @@ def test_a_node_that_denies_answers_prediction_not_available(service: tuple[Serv
 def test_metrics_count_node_calls_and_routes(service: tuple[Server, Path]) -> None:
     server, _ = service
     predict(server, "pipeline", {"value": 1})
+    predict(server, "guarded", {"value": 200})
     scrape = httpx.get(f"{server.url}/metrics", timeout=10).text
     assert 'modelward_graph_node_calls_total{model_name="pipeline",node="m",node_type="MODEL"}' in scrape
     assert 'modelward_graph_node_seconds_total{model_name="pipeline",node="pre",node_type="TRANSFORMER"}' in scrape
     assert 'modelward_graph_routes_total{model_name="ab",route="a",router="split"}' in scrape
-    assert 'modelward_policy_decisions_total{model="guarded"' in scrape or "modelward_policy" in scrape
+    # the policy decorator at a node reports through the graph
+    assert 'modelward_policy_decisions_total{model="echo_model",package="echo_policy",result="deny",stage="input"}' \
+        in scrape
 
 
 def test_a_graph_with_a_mistake_fails_startup_naming_the_node(tmp_path: Path,

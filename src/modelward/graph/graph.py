@@ -185,6 +185,15 @@ class InferenceGraph(MLModel):
             yield from layers(self.entries[name], node)
             yield from part_layers(node)
 
+    def health_problems(self) -> list[str]:
+        """What the layers inside the graph report as wrong (a policy engine down, a log that cannot be written)."""
+        found: list[str] = []
+        for layer in self._owned_layers():
+            report = getattr(type(layer), "health_problems", None)
+            if callable(report):
+                found.extend(f"graph {self._name}: {problem}" for problem in report(layer))
+        return found
+
     def close(self) -> None:
         """Close every layer inside the graph that has ``close()``, the shadows, and the state store."""
         for layer in [*self._owned_layers(), *self.nodes.values()]:

@@ -126,6 +126,11 @@ class ComponentNode(Node):
         self.component = component
 
     @property
+    def qualified_name(self) -> str:
+        """The component's name, so a decorator at the node (a policy) sees the model it is about."""
+        return str(self.component.qualified_name)
+
+    @property
     def version(self) -> str:
         return str(self.component.version)
 
