@@ -59,7 +59,8 @@ def service_config(folder: Path) -> str:
         endpoint("labelled", two("name: pick\n      type: ROUTER\n      class_path: tests.fixtures.LabelRouter", "")),
         endpoint("shadowed", two("name: mirror\n      type: SHADOW",
                                  f"configuration: {{log: {folder / 'shadow.jsonl'}}}")),
-        endpoint("guarded", "name: detect\n      type: OUTLIER_DETECTOR\n      class_path: tests.fixtures.ThresholdDetector\n"
+        endpoint("guarded", "name: detect\n      type: OUTLIER_DETECTOR\n"
+                 "      class_path: tests.fixtures.ThresholdDetector\n"
                  "      configuration: {threshold: 500, refuse: true}\n      children:\n"
                  f"        - name: m\n          type: MODEL\n          class_path: {ECHO}\n          decorators:\n"
                  "            - class_path: modelward.policy.PolicyDecorator\n"
