@@ -132,7 +132,7 @@ def in_process(hops: int, n: int, data_dir: Path) -> dict[str, float]:
         "graph overhead per hop, re-validated (us)": round(
             (t["graph chain, re-validated"] - t["direct chain, re-validated"]) / (hops + 1), 2),
         "AB_TEST router hop incl. SQLite route record (us)": round(t["AB_TEST router"] - t["scorer alone"], 2),
-        "THOMPSON_SAMPLING router hop incl. SQLite read (us)": round(
+        "THOMPSON_SAMPLING router hop incl. SQLite read and route record (us)": round(
             t["THOMPSON_SAMPLING router"] - t["scorer alone"], 2),
     }
 

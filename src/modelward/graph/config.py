@@ -97,7 +97,7 @@ class SqliteStateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["sqlite"] = "sqlite"
+    type: Literal["sqlite"] = Field(default="sqlite", description="A SQLite file (WAL).")
     path: Path | None = Field(default=None, description="The database file; default: <data_dir>/graph-state.db.")
     route_ttl: float = Field(default=7 * 86400, gt=0,
                              description="Seconds a prediction's route is kept for feedback by request id.")
@@ -108,7 +108,7 @@ class RedisStateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["redis"]
+    type: Literal["redis"] = Field(description="Redis.")
     url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL.")
     prefix: str = Field(default="modelward:graph:", description="Prefix of every key the graph writes.")
     timeout: float = Field(default=1.0, gt=0, description="Seconds to wait for Redis.")
