@@ -63,7 +63,7 @@ def test_structure_errors_name_the_node(graph: str, message: str) -> None:
      "give class_path or graph, not both"),
     ("models:\n  - graph: {name: m, type: MODEL, class_path: x.Y}\n", "a graph endpoint needs a name"),
     ("models:\n  - class_path: x.Y\n    state: {type: sqlite}\n", "state: only for a graph endpoint"),
-    ("models:\n  - {}\n", "give class_path (a model class) or name and graph"),
+    ("models:\n  - {}\n", "models[0]: class_path is missing: give class_path (a model class), or name and graph"),
 ])
 def test_endpoint_is_a_class_or_a_graph(text: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(message)):

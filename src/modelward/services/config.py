@@ -112,7 +112,8 @@ class ModelConfig(BaseModel):
     def _class_or_graph(self) -> ModelConfig:
         if self.graph is None:
             if self.class_path is None:
-                raise ValueError("give class_path (a model class) or name and graph (an inference graph)")
+                raise ValueError("class_path is missing: give class_path (a model class), or name and graph "
+                                 "(an inference graph)")
             extra = [key for key in ("name", "version", "state") if getattr(self, key) is not None]
             if extra:
                 raise ValueError(f"{', '.join(extra)}: only for a graph endpoint (with graph)")
