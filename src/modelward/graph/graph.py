@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from modelward.errors import RequestError
-from modelward.graph.nodes import Node, RouterNode, ShadowNode
+from modelward.graph.nodes import DetectorNode, Node, RouterNode, ShadowNode
 from modelward.graph.schemas import may_deny, or_denied
 from modelward.graph.state import StateStore
 from modelward.model import Feedback, MLModel, receives_feedback
@@ -59,9 +59,13 @@ class InferenceGraph(MLModel):
         return f"InferenceGraph({self._name}: {self.root!r})"
 
     def _any_may_deny(self) -> bool:
-        return not may_deny(self.root.output_schema) and any(
-            may_deny(getattr(layer, "output_schema", None)) for entry in self.entries.values()
-            for layer in layers(entry))
+        """Whether some layer may answer ``PredictionNotAvailable``: it says so, or it is a decorator or detector."""
+        if may_deny(self.root.output_schema):
+            return False  # the root's schema already says it
+        return any(entry is not self.nodes[name] or isinstance(self.nodes[name], DetectorNode)
+                   or any(may_deny(getattr(layer, "output_schema", None))
+                          for layer in [*layers(entry), *part_layers(self.nodes[name])])
+                   for name, entry in self.entries.items())
 
     @property
     def display_name(self) -> str:
