@@ -26,6 +26,13 @@ def two(kind: str, options: str, first: str = "", second: str = "") -> str:
     return f"{kind}\n      {options}\n      children:\n        - {a}\n        - {b}\n"
 
 
+def payload_log(folder: Path) -> str:
+    """Endpoint-level decorators: the payload log around the whole graph."""
+    return ("    decorators:\n      - class_path: modelward.decorators.PayloadLogDecorator\n"
+            f"        configuration: {{journal: {folder / 'journal'}, sink: {{type: jsonl, path: "
+            f"{folder / 'payloads.jsonl'}}}}}\n")
+
+
 def endpoint(name: str, root: str, extra: str = "") -> str:
     return f"  - name: {name}\n{extra}    graph:\n      {root}"
 
@@ -38,7 +45,7 @@ def service_config(folder: Path) -> str:
                            "configuration: {weights: [0.8, 0.2], seed: 3}")),
         endpoint("sticky", two("name: split\n      type: ROUTER\n      implementation: AB_TEST",
                                "configuration: {sticky_by: 'field:label'}")),
-        endpoint("bandit", two(
+        endpoint("bandit", extra=payload_log(folder), root=two(
             "name: bandit\n      type: ROUTER\n      implementation: EPSILON_GREEDY",
             "configuration: {epsilon: 0}",
             f"{{name: a, type: MODEL, class_path: {recorder}, configuration: {{path: {folder / 'a.txt'}}}}}",
@@ -137,10 +144,20 @@ def test_seldon_feedback_reaches_the_router_that_chose_and_the_model_on_that_rou
     assert reply.status_code == 200, reply.text
     assert meta(predict(server, "bandit", {"value": 1}))["routing"] == {"bandit": 0}  # a: 1/1, b: 1/3
     assert (folder / "a.txt").read_text() == "2.0 1.0\n"
+    deadline = time.monotonic() + 10  # the payload log ships its journal in the background
+    while time.monotonic() < deadline and "native-1" not in _text(folder / "payloads.jsonl"):
+        time.sleep(0.05)
+    records = [json.loads(line) for line in _text(folder / "payloads.jsonl").splitlines()]
+    assert {"request_id": "native-1", "routing": {"bandit": 1}}.items() <= next(
+        r for r in records if r["request_id"] == "native-1").items()
     assert (folder / "b.txt").read_text() == "3 1.0\n3 0.0\n3 0.0\n"
     scrape = httpx.get(f"{server.url}/metrics", timeout=10).text
     assert 'modelward_feedback_reward_count{model_name="bandit",route="bandit=b"} 3.0' in scrape
     assert 'modelward_feedback_reward_count{model_name="bandit",route="bandit=a"} 1.0' in scrape
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 @pytest.mark.parametrize(("body", "message"), [
