@@ -16,8 +16,9 @@ The record (``request``, ``response``, ``request_id``, ``model``, ``version``, `
 ``time``, and ``routing`` when an inference graph chose a route) is appended to the journal
 *before* the prediction is returned, so a 200 means the record is on disk. A background thread
 ships the journal to the sink from the committed offset, retrying with exponential backoff; a
-restart resumes where the last commit left off. A journal at its limit refuses predictions with ``JournalFull`` (503) rather than dropping records; ``health_problems()``
-names a failing sink and a full journal.
+restart resumes where the last commit left off. A journal at its limit refuses predictions with
+``JournalFull`` (503) rather than dropping records; ``health_problems()`` names a failing sink and a
+full journal.
 """
 
 from __future__ import annotations
