@@ -239,7 +239,8 @@ class RouterNode(FanOutNode):
         if not isinstance(arm, int) or not 0 <= arm < count:
             raise PredictionError(f"graph node '{self.name}': the router chose {arm!r}, not a child index "
                                   f"(0 to {count - 1})")
-        self.routes[arm] += 1
+        with self.stats.lock:
+            self.routes[arm] += 1
         if isinstance(routing, dict):
             routing[self.name] = arm
             if rid is not None and not mirroring.get():
@@ -338,6 +339,7 @@ class ShadowNode(FanOutNode):
         self.log = log
         self.wait = wait
         self.outcomes: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
         self._pool = None if wait else ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shadow-{name}")
 
     def run(self, data: Any) -> Any:
@@ -371,8 +373,8 @@ class ShadowNode(FanOutNode):
             record["error"] = f"{type(exc).__name__}: {exc}"
             outcome = "error"
         record["seconds"] = time.perf_counter() - started
-        key = (name, outcome)
-        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+        with self._lock:
+            self.outcomes[(name, outcome)] = self.outcomes.get((name, outcome), 0) + 1
         self.log.write(record)
 
     def close(self) -> None:
