@@ -97,18 +97,7 @@ def log(message: str) -> None:
 
 def ensure_mlserver_env() -> Path:
     """A virtualenv with MLServer, its scikit-learn runtime and our scikit-learn/numpy versions."""
-    pins = [*MLSERVER_PINS, *[f"{name}=={version(name)}" for name in SAME_VERSIONS]]
-    stamp = MLSERVER_ENV / "bench-requirements.txt"
-    python = MLSERVER_ENV / "bin" / "python"
-    if stamp.is_file() and stamp.read_text() == "\n".join(pins) and python.exists():
-        return MLSERVER_ENV / "bin"
-    log(f"building {MLSERVER_ENV.relative_to(ROOT)} with {' '.join(pins)} (once)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(MLSERVER_ENV)], check=True)
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"pip could not build {MLSERVER_ENV}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    stamp.write_text("\n".join(pins))
-    return MLSERVER_ENV / "bin"
+    return sb.ensure_env(MLSERVER_ENV, [*MLSERVER_PINS, *[f"{name}=={version(name)}" for name in SAME_VERSIONS]])
 
 
 def modelward_config(folder: Path, batching: bool) -> Path:

@@ -182,6 +182,8 @@ def test_rollback_prints_the_header_deploy_prints(setup: Path, capsys: pytest.Ca
     out, err = capsys.readouterr()
     assert err.splitlines()[0] == "deploying toy_model as 'toy' to local"
     assert out.strip().endswith(f"(rolled back from {second})")
+    assert main(["deployments", "list", "--status", "rolled_back"]) == 0
+    assert second in capsys.readouterr().out  # recorded as the catalog's rollback records it
 
 
 def test_the_port_flag_is_named_when_wrong_and_applies_without_a_file(setup: Path,

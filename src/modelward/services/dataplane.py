@@ -25,7 +25,7 @@ from modelward.errors import (
     RequestError,
     SchemaValidationError,
 )
-from modelward.model import Feedback, PredictionNotAvailable, receives_feedback
+from modelward.model import PredictionNotAvailable, receives_feedback
 from modelward.model.context import request_id, response_metadata
 from modelward.services.batching import AdaptiveBatcher, BatchObserver
 from modelward.services.config import dotted
@@ -37,6 +37,7 @@ from modelward.services.inference import (
     InferenceRequest,
     InferenceResult,
     RequestObserver,
+    outlier_scores,
 )
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import LoadedModel
@@ -219,6 +220,9 @@ class DataPlane:
             items = self.parse_inputs(endpoint, request.inputs, many=request.many)
             outputs = await endpoint.scheduler.run(endpoint, items, request.many)
             status = "denied" if any(isinstance(o, PredictionNotAvailable) for o in outputs) else "ok"
+            if self.observer is not None and "outlier" in meta:
+                for score in outlier_scores(meta):
+                    self.observer.observe_outlier(endpoint.qualified_name, score)
         except ModelwardError as exc:
             status = type(exc).__name__
             raise
@@ -246,10 +250,7 @@ class DataPlane:
     def _feedback(self, endpoint: ModelEndpoint, version: str, request: FeedbackRequest) -> FeedbackResult:
         if self.feedback_sink is not None:
             self.feedback_sink.record(request, version)
-        event = Feedback(model=endpoint.qualified_name, version=version, request=request.request,
-                         response=request.response, reward=request.reward, truth=request.truth,
-                         routing=dict(request.routing), request_id=request.request_id,
-                         tags=dict(request.tags), protocol=request.protocol)
+        event = replace(request, model=endpoint.qualified_name, version=version)
         event, route = resolve_routing(endpoint.model, event)
         delivered: list[str] = []
         for layer in chain(endpoint.model):
@@ -329,7 +330,7 @@ def chain(model: Any) -> Iterator[Any]:
         layer = getattr(layer, "__dict__", {}).get("_model")
 
 
-def resolve_routing(model: Any, event: Feedback) -> tuple[Feedback, str]:
+def resolve_routing(model: Any, event: FeedbackRequest) -> tuple[FeedbackRequest, str]:
     """The feedback with the routes its graph resolved (by request id when it named none), and their label.
 
     A layer that routes (an ``InferenceGraph``) defines ``resolve_routing(feedback)`` and
