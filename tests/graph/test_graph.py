@@ -123,3 +123,27 @@ def test_closing_waits_for_background_shadows(tmp_path: Path) -> None:
     assert time.perf_counter() - started < 0.15  # the 200 ms shadow runs in the background
     graph.close()
     assert json.loads(log.read_text())["output"]["doubled"] == 600.0
+
+
+def test_the_outlier_step_guards_a_router_over_two_versions_of_one_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelward.graph.outlier import FittedFor
+    from modelward.graph.outlier_fit import fit_detector
+    from tests.graph.outlier_fixtures import ABSURD, NORMAL, Applicant, training_rows
+
+    path = fit_detector(training_rows(), Applicant, model=FittedFor(qualified_name="quote_model")).write(
+        tmp_path / "outlier_detector.json")
+    monkeypatch.setenv("MODELWARD_ALLOW_UNSIGNED", "true")
+    quote = "tests.graph.outlier_fixtures.QuoteModel"
+    plane, graph = plane_of(
+        f"{{name: outliers, type: OUTLIER_DETECTOR, class_path: modelward.graph.outlier.OutlierDetector, "
+        f"configuration: {{detector: '{path}', mode: refuse}}, children: [{{name: bandit, type: ROUTER, "
+        f"implementation: THOMPSON_SAMPLING, children: [{{name: champion, type: MODEL, class_path: {quote}}}, "
+        f"{{name: challenger, type: MODEL, class_path: {quote}}}]}}]}}", tmp_path)
+    normal = infer(plane, [NORMAL], rid="q-1")
+    assert normal.outputs[0].price > 0
+    assert set(normal.meta) == {"outlier", "routing"} and normal.meta["outlier"]["is_outlier"] is False
+    refused = infer(plane, [ABSURD], rid="q-2").outputs[0]
+    assert isinstance(refused, PredictionNotAvailable) and refused.status_code == 422
+    assert graph.store.route("g", "q-2") == {}  # refused in front of the router: no route taken
+    graph.close()

@@ -201,6 +201,15 @@ class FanOutNode(Node):
     """A node whose children all take the node's own input (router, combiner, shadow, detector)."""
 
     @property
+    def qualified_name(self) -> str:
+        """The children's model name when they all serve one (a champion and its challenger), else the node's.
+
+        A detector or policy in front of a router over versions of one model then sees that model.
+        """
+        names = {str(child.qualified_name) for child in self.children}
+        return names.pop() if len(names) == 1 else self.name
+
+    @property
     def input_schema(self) -> type[BaseModel]:
         return self.children[0].input_schema  # type: ignore[no-any-return]
 
