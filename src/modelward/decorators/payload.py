@@ -13,11 +13,12 @@ decorators:                                   # list it last: it is outermost an
 ```
 
 The record (``request``, ``response``, ``request_id``, ``model``, ``version``, ``decision``, ``id``,
-``time``) is appended to the journal *before* the prediction is returned, so a 200 means the record
-is on disk. A background thread ships the journal to the sink from the committed offset, retrying
-with exponential backoff; a restart resumes where the last commit left off. A journal at its limit
-refuses predictions with ``JournalFull`` (503) rather than dropping records; ``health_problems()``
-names a failing sink and a full journal.
+``time``, and ``routing`` when an inference graph chose a route) is appended to the journal
+*before* the prediction is returned, so a 200 means the record is on disk. A background thread
+ships the journal to the sink from the committed offset, retrying with exponential backoff; a
+restart resumes where the last commit left off. A journal at its limit refuses predictions with
+``JournalFull`` (503) rather than dropping records; ``health_problems()`` names a failing sink and a
+full journal.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from modelward.decorators.journal import FsyncPolicy, Journal
 from modelward.decorators.sinks import JsonlSinkConfig, Sink, SinkConfig, make_sink
 from modelward.errors import ConfigurationError, JournalFull, ModelwardError
 from modelward.model import MLModelDecorator, PredictionNotAvailable
-from modelward.model.context import current_request_id
+from modelward.model.context import current_request_id, response_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,9 @@ class PayloadLogDecorator(MLModelDecorator):
                     "request_id": current_request_id(), "model": self.model.qualified_name,
                     "version": self.model.version, "request": as_document(data),
                     "response": None if denied else as_document(prediction), "decision": decision}
+        routing = (response_metadata.get() or {}).get("routing")
+        if routing:  # the route an inference graph took, so the record says which model answered
+            document["routing"] = dict(routing) if isinstance(routing, dict) else routing
         if error is not None:
             document["error"] = error
         return masked(document, self._options.mask)

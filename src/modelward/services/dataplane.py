@@ -242,7 +242,7 @@ class DataPlane:
         version = str(endpoint.model.version)
         result: FeedbackResult = await self.threads.run(self._feedback, endpoint, version, request)
         if self.observer is not None:
-            route = request.routing.get("route")
+            route = result.route or request.routing.get("route")
             self.observer.observe_feedback(endpoint.qualified_name, "" if route is None else str(route),
                                            request.reward)
         return result
@@ -251,6 +251,7 @@ class DataPlane:
         if self.feedback_sink is not None:
             self.feedback_sink.record(request, version)
         event = replace(request, model=endpoint.qualified_name, version=version)
+        event, route = resolve_routing(endpoint.model, event)
         delivered: list[str] = []
         for layer in chain(endpoint.model):
             if receives_feedback(layer):
@@ -265,7 +266,7 @@ class DataPlane:
                         f"feedback ({type(exc).__name__}); the service log has the details") from exc
                 delivered.append(type(layer).__name__)
         return FeedbackResult(model=endpoint.qualified_name, version=version,
-                              recorded=self.feedback_sink is not None, delivered_to=delivered)
+                              recorded=self.feedback_sink is not None, delivered_to=delivered, route=route)
 
     # --- parsing -------------------------------------------------------------------------------
 
@@ -327,6 +328,20 @@ def chain(model: Any) -> Iterator[Any]:
     while layer is not None:
         yield layer
         layer = getattr(layer, "__dict__", {}).get("_model")
+
+
+def resolve_routing(model: Any, event: FeedbackRequest) -> tuple[FeedbackRequest, str]:
+    """The feedback with the routes its graph resolved (by request id when it named none), and their label.
+
+    A layer that routes (an ``InferenceGraph``) defines ``resolve_routing(feedback)`` and
+    ``route_label(routing)``; the label is the ``route`` of the feedback metrics.
+    """
+    for layer in chain(model):
+        resolve = getattr(type(layer), "resolve_routing", None)
+        if callable(resolve):
+            routing = resolve(layer, event)
+            return replace(event, routing=routing), str(layer.route_label(routing))
+    return event, ""
 
 
 def endpoint_metadata(endpoint: ModelEndpoint) -> dict[str, Any]:

@@ -72,6 +72,7 @@ class FeedbackResult:
     version: str
     recorded: bool
     delivered_to: list[str]
+    route: str = ""
 
 
 class RequestObserver(Protocol):
