@@ -97,18 +97,7 @@ def log(message: str) -> None:
 
 def ensure_mlserver_env() -> Path:
     """A virtualenv with MLServer, its scikit-learn runtime and our scikit-learn/numpy versions."""
-    pins = [*MLSERVER_PINS, *[f"{name}=={version(name)}" for name in SAME_VERSIONS]]
-    stamp = MLSERVER_ENV / "bench-requirements.txt"
-    python = MLSERVER_ENV / "bin" / "python"
-    if stamp.is_file() and stamp.read_text() == "\n".join(pins) and python.exists():
-        return MLSERVER_ENV / "bin"
-    log(f"building {MLSERVER_ENV.relative_to(ROOT)} with {' '.join(pins)} (once)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(MLSERVER_ENV)], check=True)
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"pip could not build {MLSERVER_ENV}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    stamp.write_text("\n".join(pins))
-    return MLSERVER_ENV / "bin"
+    return sb.ensure_env(MLSERVER_ENV, [*MLSERVER_PINS, *[f"{name}=={version(name)}" for name in SAME_VERSIONS]])
 
 
 def modelward_config(folder: Path, batching: bool) -> Path:
@@ -122,8 +111,12 @@ def modelward_config(folder: Path, batching: bool) -> Path:
     return path
 
 
-def mlserver_folder(folder: Path, port: int) -> Path:
-    """MLServer's settings.json and model-settings.json, next to a copy of the model file."""
+def mlserver_folder(folder: Path, port: int, batching: bool = True) -> Path:
+    """MLServer's settings.json and model-settings.json, next to a copy of the model file.
+
+    ``batching``: adaptive batching on (``max_batch_size: 32``, ``max_batch_time: 0.005``); off, MLServer
+    predicts each request on its own (its default).
+    """
     root = folder / "mlserver"
     model = root / NAME
     model.mkdir(parents=True)
@@ -131,9 +124,9 @@ def mlserver_folder(folder: Path, port: int) -> Path:
     (root / "settings.json").write_text(json.dumps({
         "debug": False, "host": "127.0.0.1", "http_port": port, "grpc_port": port + 50,
         "metrics_port": port + 60, "parallel_workers": 0, "logging_level": "WARNING"}))
+    adaptive = {"max_batch_size": 32, "max_batch_time": 0.005} if batching else {}
     (model / "model-settings.json").write_text(json.dumps({
-        "name": NAME, "implementation": "mlserver_sklearn.SKLearnModel",
-        "max_batch_size": 32, "max_batch_time": 0.005,
+        "name": NAME, "implementation": "mlserver_sklearn.SKLearnModel", **adaptive,
         "parameters": {"uri": "./model.joblib", "version": "0.1.0"}}))
     return root
 

@@ -108,21 +108,26 @@ def ensure_insurance_model() -> None:
                    check=True)
 
 
+def ensure_env(env: Path, pins: list[str]) -> Path:
+    """The ``bin`` folder of a virtualenv at ``env`` holding exactly ``pins`` (built once, rebuilt when they change)."""
+    stamp = env / "bench-requirements.txt"
+    python = env / "bin" / "python"
+    if stamp.is_file() and stamp.read_text() == "\n".join(pins) and python.exists():
+        return env / "bin"
+    log(f"building {env.relative_to(ROOT)} with {' '.join(pins)} (once)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"pip could not build {env}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    stamp.write_text("\n".join(pins))
+    return env / "bin"
+
+
 def ensure_rms_env() -> Path:
     """A virtualenv with rest-model-service 0.6.0 and our versions of its dependencies."""
     pins = ["rest-model-service==0.6.0", *[f"{name}=={version(name)}" for name in SAME_VERSIONS]]
     pins[pins.index(f"uvicorn=={version('uvicorn')}")] = f"uvicorn[standard]=={version('uvicorn')}"
-    stamp = RMS_ENV / "bench-requirements.txt"
-    python = RMS_ENV / "bin" / "python"
-    if stamp.is_file() and stamp.read_text() == "\n".join(pins) and python.exists():
-        return RMS_ENV / "bin"
-    log(f"building {RMS_ENV.relative_to(ROOT)} with rest-model-service==0.6.0 (once)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(RMS_ENV)], check=True)
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"pip could not build {RMS_ENV}:\n{done.stdout}{done.stderr}")
-    stamp.write_text("\n".join(pins))
-    return RMS_ENV / "bin"
+    return ensure_env(RMS_ENV, pins)
 
 
 # ---- servers ------------------------------------------------------------------------------------

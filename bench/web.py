@@ -42,8 +42,11 @@ def _extras(catalog: c.Catalog) -> tuple[str, str, str]:
     c.record_failed_attempt(catalog, info=c.AttemptInfo(model=name, version="9.9.9", target=c.Target.LOCAL,
                                                         step="verify", reason="verify failed: unknown key"),
                             actor="bench")
-    deployment = c.record_deployment(catalog, info=c.DeploymentInfo(
-        model=name, version="1.0.0", target=c.Target.KUBERNETES, environment="production"), actor="bench")
+    earlier = c.record_deployment(catalog, info=c.DeploymentInfo(
+        model=name, version="1.1.0", target=c.Target.KUBERNETES, environment="production"), actor="bench")
+    deployment = c.record_deployment(catalog, info=c.DeploymentInfo(  # its page names 1.1.0 for a rollback
+        model=name, version="1.0.0", target=c.Target.KUBERNETES, environment="production", replaces=earlier.id),
+        actor="bench")
     return name, "1.0.0", deployment.id
 
 

@@ -14,6 +14,7 @@ import typer.main
 from pydantic import BaseModel
 
 from modelward.cli.main import make_app
+from modelward.graph.config import NodeConfig, RedisStateConfig, SqliteStateConfig
 from modelward.services.config import BatchingConfig, DecoratorConfig, ModelConfig, ServiceConfig
 from modelward.settings import Settings
 
@@ -59,7 +60,9 @@ def _fields(model: type[BaseModel], prefix: str = "") -> list[str]:
     lines = []
     for name, field in model.model_fields.items():
         default = field.get_default(call_default_factory=False) if field.default_factory is None else None
-        shown = "" if default in (None, [], {}) else f" (default: `{default}`)"
+        shown = "" if default in (None, [], {}) or field.is_required() else f" (default: `{default}`)"
+        if field.is_required():
+            shown = " (required)"
         key = f"{prefix}{name.upper()}" if prefix else name
         lines.append(f"- `{key}`: {field.description or ''}{shown}".rstrip())
     return lines
@@ -83,6 +86,13 @@ def render_configuration() -> str:
     out += ["", "### `models[].batching`", "",
             "Adaptive batching of one model (see serving.md, \"Adaptive batching\").", ""]
     out.extend(_fields(BatchingConfig))
+    out += ["", "### `models[].graph` (and every node's `children[]`)", "",
+            "An inference graph's nodes (see graphs.md).", ""]
+    out.extend(_fields(NodeConfig))
+    out += ["", "### `models[].state`", "", "Where a graph's router state lives: `type: sqlite` (default) ...", ""]
+    out.extend(_fields(SqliteStateConfig))
+    out += ["", "... or `type: redis`:", ""]
+    out.extend(_fields(RedisStateConfig))
     return "\n".join(out).rstrip() + "\n"
 
 

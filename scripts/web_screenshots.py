@@ -4,7 +4,7 @@ Seeds a throwaway SQLite catalog (tests/web/seed.py), serves it with `modelward 
 free loopback port, and drives headless Chromium through Playwright from tests/.envs/web
 (`bash scripts/test_envs.sh` builds it; the browser is Debian's /usr/bin/chromium). PNGs are
 shrunk with pngquant when it is installed and written at a 1100-pixel-wide viewport (the home page
-also at 390 pixels, a phone).
+also at 390 pixels, a phone). The last one is the page a rollback lands on (``rollback.png``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,14 @@ def _pages(running: str) -> list[tuple[str, str]]:
             ("deployments", "/console/deployments"), ("deployment", f"/console/deployments/{running}"),
             ("attempts", "/console/attempts"), ("audit", "/console/audit"), ("audit-verify", "/console/audit/verify"),
             ("tokens", "/console/tokens"), ("login", "/console/login"), ("xss", "/console/models/fraud_model")]
+
+
+def _rollback(running: str, out: Path) -> list[dict[str, object]]:
+    """Roll the running deployment back and show the deployment page the console lands on."""
+    return [{"do": "goto", "url": f"/console/deployments/{running}"},
+            {"do": "fill", "selector": "#rollback-reason", "value": "charges 10% too high since 1.1.0"},
+            {"do": "click", "selector": "#rollback-form button[type=submit]"},
+            {"do": "screenshot", "path": str(out / "rollback.png"), "full": False}]
 
 
 def _drive(base: str, steps: list[dict[str, object]], viewport: tuple[int, int]) -> None:
@@ -81,6 +89,7 @@ def main() -> None:
                 if name == "deployment":
                     steps.append({"do": "wait_text", "selector": "#health .health-state", "value": "healthy"})
                 steps.append({"do": "screenshot", "path": str(args.out / f"{name}.png"), "full": name in FULL})
+            steps += _rollback(seeded.running, args.out)  # last: it changes what the other pages show
             _drive(base, steps, (1100, 800))
             _drive(base, [{"do": "goto", "url": "/console/"},
                           {"do": "screenshot", "path": str(args.out / "home-narrow.png"), "full": False}], (390, 844))

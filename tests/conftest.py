@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], path: str = "/api/health", timeout: float = 30) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], path: str = "/api/health", timeout: float = 60) -> None:
     """Wait until the server answers ``path`` (any status) or its process exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -59,7 +60,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes], path: str = "/api/healt
     raise TimeoutError(f"server at {url} did not answer within {timeout}s")
 
 
-def wait_started(url: str, timeout: float = 30) -> httpx.Response:
+def wait_started(url: str, timeout: float = 60) -> httpx.Response:
     """Poll the startup probe until it says 200 or the timeout passes; return the last answer."""
     deadline = time.monotonic() + timeout
     answer = httpx.get(url + "/api/health/startup", timeout=2)
@@ -82,6 +83,17 @@ def start_server(config: Path | None, workdir: Path, *args: str, env: dict[str, 
     if wait:
         wait_for(url, process)
     return Server(process, url, log)
+
+
+@contextmanager
+def running(config: str, workdir: Path) -> Iterator[Server]:
+    """A started `modelward serve` of the service YAML ``config`` (for module-scoped fixtures), stopped after."""
+    started = start_server(write_config(workdir / "svc.yaml", config), workdir)
+    try:
+        assert wait_started(started.url).status_code == 200, started.output()
+        yield started
+    finally:
+        stop(started.process)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -123,3 +135,19 @@ def insurance_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(folder)],
                    cwd=ROOT / "examples", check=True, capture_output=True)
     return folder / "model.skops"
+
+
+INSURANCE_POLICY_CONFIG = ROOT / "examples" / "insurance_charges" / "rest_config_policy.yaml"
+
+
+def insurance_env(model: Path, data: Path) -> dict[str, str]:
+    """The environment the insurance example's configs read: the trained model, unsigned, a data dir."""
+    return child_env(INSURANCE_MODEL_PATH=str(model), MODELWARD_ALLOW_UNSIGNED="true", MODELWARD_DATA_DIR=str(data))
+
+
+@pytest.fixture
+def insurance_server(insurance_model: Path, tmp_path: Path, serve: Callable[..., Server]) -> Server:
+    """The insurance example with its policies (``rest_config_policy.yaml``), started."""
+    server = serve(INSURANCE_POLICY_CONFIG, env=insurance_env(insurance_model, tmp_path / "data"))
+    assert wait_started(server.url).status_code == 200, server.output()
+    return server

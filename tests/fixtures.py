@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from modelward.graph import Combiner, Router
 from modelward.model import MLModel, MLModelDecorator, annotate
 
 
@@ -263,3 +264,85 @@ class WeatherModel:
 
     def tags(self) -> dict[str, Any]:
         return self.result
+
+
+# --- inference graphs (tests/graph) ------------------------------------------------------------
+
+
+class OffsetTransformer(MLModel):
+    """A TRANSFORMER: adds ``offset`` to the value and its ``mark`` to the label (so order shows)."""
+
+    display_name = "Offset Transformer"
+    qualified_name = "offset_transformer"
+    description = "Adds an offset to the value."
+    version = "1.0.0"
+    input_schema = EchoInput
+    output_schema = EchoInput
+
+    def __init__(self, offset: float = 1.0, mark: str = "t") -> None:
+        self.offset = offset
+        self.mark = mark
+
+    def predict(self, data: Any) -> EchoInput:
+        return EchoInput(value=data.value + self.offset, label=data.label + self.mark)
+
+
+class LabelOutputTransformer(MLModel):
+    """An OUTPUT_TRANSFORMER: appends its ``mark`` to the answer's label."""
+
+    display_name = "Label Output Transformer"
+    qualified_name = "label_output_transformer"
+    description = "Marks the answer."
+    version = "1.0.0"
+    input_schema = EchoOutput
+    output_schema = EchoOutput
+
+    def __init__(self, mark: str = "o") -> None:
+        self.mark = mark
+
+    def predict(self, data: Any) -> dict[str, Any]:
+        return {"doubled": data.doubled, "label": data.label + self.mark}  # a dict: validated by the node
+
+
+class ThresholdDetector(MLModelDecorator):
+    """A small outlier detector (decorator-like): scores ``value / threshold``, tags, or refuses above 1."""
+
+    def predict(self, data: Any) -> Any:
+        threshold = float(self._configuration.get("threshold", 100.0))
+        score = data.value / threshold
+        annotate("outlier", {"score": score, "outlier": score > 1})
+        if score > 1 and self._configuration.get("refuse", False):
+            from modelward.model import PredictionNotAvailable
+
+            return PredictionNotAvailable(messages=[f"input is an outlier (score {score:.2f})"])
+        return self.model.predict(data)
+
+
+class FeedbackRecorder(EchoModel):
+    """The echo model that appends every reward it receives to a file (feedback reaching a node)."""
+
+    qualified_name = "feedback_recorder"
+
+    def __init__(self, path: str, factor: float = 2.0) -> None:
+        super().__init__(factor=factor)
+        self.path = path
+
+    def receive_feedback(self, feedback: Any) -> None:
+        from pathlib import Path
+
+        with Path(self.path).open("a", encoding="utf-8") as file:
+            file.write(f"{self.factor} {feedback.reward}\n")
+
+
+class LabelRouter(Router):
+    """A custom router: the label names the child (``"1"`` → child 1), anything else child 0."""
+
+    def choose(self, arms: Any, data: Any, request_id: str | None) -> int:
+        return int(data.label) if data.label.isdigit() else 0
+
+
+class MaxCombiner(Combiner):
+    """A custom combiner: the answer with the largest ``doubled``."""
+
+    def aggregate(self, outputs: list[Any]) -> Any:
+        return max(outputs, key=lambda output: output.doubled)

@@ -1,8 +1,9 @@
 """Train the insurance charges model: ``python -m insurance_charges.train [--output DIR]``.
 
 Writes the fitted pipeline (``model.skops``; ``--format joblib`` for ``model.joblib``), the training
-data (``insurance.csv``), metrics and ``validation.jsonl``: known inputs with the outputs this model
-gives, for the deployment gate.
+data (``insurance.csv``), metrics, ``validation.jsonl`` (known inputs with the outputs this model
+gives, for the deployment gate) and ``outlier_detector.json``: the outlier step's detector, fitted on
+the training inputs (a JSON file, packaged and signed with the model; docs/graphs.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from insurance_charges.dataset import COLUMNS, generate
 from insurance_charges.model import MODEL_FILE, InsuranceChargesModel
 from insurance_charges.schemas import InsuranceChargesModelInput
 from modelward.artifacts import DatasetRef, hash_file
+from modelward.graph.outlier import DETECTOR_NAME, FittedFor
+from modelward.graph.outlier_fit import fit_detector
 
 KNOWN_CASES = [
     {"age": 42, "sex": "female", "bmi": 24.0, "children": 2, "smoker": False, "region": "northwest"},
@@ -61,7 +64,14 @@ def train(output: Path, file_format: str = "skops") -> dict[str, float]:
                                               encoding="utf-8")
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_cases(pipeline, output / "validation.jsonl")
+    write_detector(x_train, output / DETECTOR_NAME)
     return metrics
+
+
+def write_detector(features: np.ndarray, target: Path) -> None:
+    """Fit the outlier step's detector on the training inputs (1% of them above its threshold)."""
+    model = FittedFor(qualified_name=InsuranceChargesModel.qualified_name, version=InsuranceChargesModel.version)
+    fit_detector(input_rows(features), InsuranceChargesModelInput, contamination=0.01, model=model).write(target)
 
 
 def input_rows(features: np.ndarray) -> list[dict[str, object]]:

@@ -13,6 +13,7 @@ them into a one-line message and a non-zero exit.
     │   ├── PredictionError           the model raised while predicting
     │   ├── FeedbackUnavailable       feedback could not be recorded durably (nothing was learned)
     │   ├── ServiceOverloaded         a model's batch queue is full; retry after ``retry_after`` seconds
+    │   ├── GraphStateUnavailable     an inference graph's router state (SQLite, Redis) cannot be reached
     │   └── EnrichmentError
     │       ├── EnrichmentKeyMissing  the lookup holds no entry for the input's key (a client error)
     │       └── EnrichmentUnavailable the lookup (Redis, a database) cannot be reached
@@ -108,6 +109,10 @@ class ServiceOverloaded(ModelError):
     def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
         super().__init__(message, retry_after=retry_after, **details)
         self.retry_after = retry_after
+
+
+class GraphStateUnavailable(ModelError):
+    """An inference graph's router state (its SQLite file or Redis) cannot be read or updated."""
 
 
 class EnrichmentError(ModelError):

@@ -35,3 +35,17 @@ def test_render_bad_target_is_one_clear_line(capsys: pytest.CaptureFixture[str])
     assert main(["render", str(DATA / "minimal" / "deployment.yaml"), "-t", "mesos"]) == 1
     assert capsys.readouterr().err.strip() == (
         "error: target: 'mesos' has no manifests; choose one of kserve, kubernetes, seldon")
+
+
+def test_render_refuses_a_host_path_package_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = yaml.safe_load((DATA / "minimal" / "deployment.yaml").read_text(encoding="utf-8"))
+    document["package"] = "packages/diabetes-0.1.0.zip"  # relative to the file: a path on this machine
+    (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert main(["render", str(tmp_path / "deployment.yaml"), "-t", "seldon"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == (
+        f"error: model diabetes_progression_model: package '{tmp_path / 'packages' / 'diabetes-0.1.0.zip'}' is a "
+        "path on this machine, which a pod cannot read; give an s3:// URI (package: s3://BUCKET/diabetes-0.1.0.zip, "
+        "or MODELWARD_STORE_URL=s3://... for `modelward deploy`) or a path inside the image (kubernetes.package: "
+        "/service/packages/diabetes-0.1.0.zip)")

@@ -8,6 +8,7 @@ the diff before committing it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,154 @@ def test_local_target_has_no_manifests() -> None:
 def test_yaml_stream_reads_back_as_the_same_manifests(target: str) -> None:
     manifests = rendered("full", target)
     assert list(yaml.safe_load_all(to_stream(manifests))) == manifests
+
+
+def model_container(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model service container of any target's workload."""
+    workload = manifests[-1] if manifests[-1]["kind"] in ("SeldonDeployment", "InferenceService") else \
+        find(manifests, "Deployment")
+    if workload["kind"] == "SeldonDeployment":
+        return workload["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]
+    if workload["kind"] == "InferenceService":
+        return workload["spec"]["predictor"]["containers"][0]
+    return workload["spec"]["template"]["spec"]["containers"][0]
+
+
+def port_number(container: dict[str, Any], port: int | str) -> int:
+    """A probe's port: a number, or the name of one of the container's ports."""
+    if isinstance(port, int):
+        return port
+    return next(p["containerPort"] for p in container["ports"] if p.get("name") == port)
+
+
+@pytest.mark.parametrize(("target", "port"), [("kubernetes", 8000), ("seldon", 9000), ("kserve", 8080)])
+@pytest.mark.parametrize("case", CASES)
+def test_the_server_listens_where_the_controller_and_the_probes_look(case: str, target: str, port: int) -> None:
+    container = model_container(rendered(case, target))
+    assert container["command"] == ["modelward"]
+    assert container["args"] == ["serve", "--host", "0.0.0.0", "--port", str(port)]
+    assert container["ports"][0]["containerPort"] == port
+    probes = {key: value["httpGet"] for key, value in container.items() if key.endswith("Probe")}
+    paths = {"livenessProbe": "/api/health", "readinessProbe": "/api/health/ready",
+             "startupProbe": "/api/health/startup"}
+    assert {key: get["path"] for key, get in probes.items()} == \
+        {k: v for k, v in paths.items() if target != "kserve" or k != "startupProbe"}
+    assert {port_number(container, get["port"]) for get in probes.values()} == {port}
+
+
+def test_seldon_names_the_port_the_operator_reads() -> None:
+    container = model_container(rendered("full", "seldon"))
+    assert container["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
+    assert rendered("full", "seldon")[-1]["spec"]["protocol"] == "seldon"
+
+
+@pytest.mark.parametrize("protocol", ["v1", "v2"])
+def test_kserve_protocol_is_the_predictors_protocol_variable(protocol: str) -> None:
+    spec = load_deployment(DATA / "minimal" / "deployment.yaml")
+    spec = spec.model_copy(update={"kubernetes": spec.kubernetes.model_copy(update={"kserve_protocol": protocol})})
+    env = {e["name"]: e.get("value") for e in model_container(render(spec, "kserve"))["env"]}
+    assert env["PROTOCOL"] == protocol
+
+
+def test_grpc_port_is_served_declared_and_exposed() -> None:
+    spec = load_deployment(DATA / "minimal" / "deployment.yaml")
+    spec = spec.model_copy(update={"kubernetes": spec.kubernetes.model_copy(update={"grpc_port": 8081})})
+    manifests = render(spec, "kubernetes")
+    container = model_container(manifests)
+    assert container["args"][-2:] == ["--grpc-port", "8081"]
+    assert {"name": "grpc", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
+    assert {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP"} in \
+        find(manifests, "Service")["spec"]["ports"]
+    for manifest in manifests:
+        validate(manifest)
+
+
+def service_document(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    return dict(yaml.safe_load(find(manifests, "ConfigMap")["data"]["rest_config.yaml"]))
+
+
+@pytest.mark.parametrize("target", ["kubernetes", "seldon"])
+def test_with_the_opa_sidecar_the_policy_decorator_evaluates_on_it(target: str) -> None:
+    manifests = rendered("full", target)
+    decorator = service_document(manifests)["models"][0]["decorators"][0]
+    assert decorator["configuration"]["engine"] == "opa"
+    assert decorator["configuration"]["opa_url"] == "http://localhost:8181"
+    container = model_container(manifests)
+    pod = manifests[-1]["spec"]["predictors"][0]["componentSpecs"][0]["spec"] if target == "seldon" else \
+        find(manifests, "Deployment")["spec"]["template"]["spec"]
+    opa = next(c for c in pod["containers"] if c["name"] == "opa")
+    assert opa["ports"][0]["containerPort"] == 8181 and container["name"] != "opa"
+
+
+def test_the_sidecars_port_follows_the_option_into_the_config() -> None:
+    spec = load_deployment(DATA / "full" / "deployment.yaml")
+    options = spec.kubernetes.model_copy(update={"opa": spec.kubernetes.opa.model_copy(update={"port": 8282})})
+    manifests = render(spec.model_copy(update={"kubernetes": options}), "kubernetes", inputs_for("full", spec))
+    decorator = service_document(manifests)["models"][0]["decorators"][0]
+    assert decorator["configuration"]["opa_url"] == "http://localhost:8282"
+    opa = find(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][1]
+    assert "--addr=:8282" in opa["args"]
+
+
+def test_without_a_sidecar_the_policy_decorator_stays_embedded() -> None:
+    kserve = service_document(rendered("full", "kserve"))["models"][0]["decorators"][0]["configuration"]
+    assert "engine" not in kserve and kserve["policies"] == ["/policies"]
+    spec = load_deployment(DATA / "full" / "deployment.yaml")
+    no_policies = service_document(render(spec, "kubernetes", RenderInputs()))
+    assert "engine" not in no_policies["models"][0]["decorators"][0]["configuration"]
+
+
+def package_env(manifests: list[dict[str, Any]]) -> str | None:
+    return next((e["value"] for e in model_container(manifests)["env"] if e["name"] == "MODEL_PACKAGE"), None)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("package", ["/home/me/packages/toy-1.0.0.zip", "file:///home/me/packages/toy-1.0.0.zip"])
+def test_a_host_path_package_is_refused_naming_model_path_and_remedy(target: str, package: str) -> None:
+    spec = load_deployment(DATA / "minimal" / "deployment.yaml").model_copy(update={"package": package})
+    with pytest.raises(ConfigurationError) as caught:
+        render(spec, target)
+    assert str(caught.value) == (
+        f"model diabetes_progression_model: package '{package}' is a path on this machine, which a pod cannot "
+        "read; give an s3:// URI (package: s3://BUCKET/toy-1.0.0.zip, or MODELWARD_STORE_URL=s3://... for "
+        "`modelward deploy`) or a path inside the image (kubernetes.package: /service/packages/toy-1.0.0.zip)")
+
+
+def test_a_local_registry_copy_is_refused_too() -> None:
+    spec = load_deployment(DATA / "minimal" / "deployment.yaml")
+    with pytest.raises(ConfigurationError, match=re.escape("package 'file:///data/store/sha256/ab.zip' is a path on")):
+        render(spec, "kubernetes", RenderInputs(package_uri="file:///data/store/sha256/ab.zip"))
+
+
+def test_package_locations_a_pod_can_read() -> None:
+    spec = load_deployment(DATA / "minimal" / "deployment.yaml").model_copy(update={"package": "/host/toy.zip"})
+    in_image = spec.model_copy(update={"kubernetes": spec.kubernetes.model_copy(
+        update={"package": "/service/packages/toy.zip"})})
+    assert package_env(render(in_image, "kubernetes")) == "/service/packages/toy.zip"
+    local_registry = RenderInputs(package_uri="file:///data/store/sha256/ab.zip")
+    assert package_env(render(in_image, "seldon", local_registry)) == "/service/packages/toy.zip"
+    in_s3 = RenderInputs(package_uri="s3://registry/sha256/ab.zip")  # the verified registry copy comes first
+    assert package_env(render(in_image, "kserve", in_s3)) == "s3://registry/sha256/ab.zip"
+    s3_package = spec.model_copy(update={"package": "s3://models/toy.zip"})
+    assert package_env(render(s3_package, "kubernetes")) == "s3://models/toy.zip"
+    assert package_env(render(load_deployment(DATA / "minimal" / "deployment.yaml"), "kubernetes")) is None
+
+
+@pytest.mark.parametrize("value", ["packages/toy.zip", "file:///service/toy.zip", "/service/../etc/toy.zip",
+                                   "https://example.com/toy.zip"])
+def test_kubernetes_package_must_be_s3_or_an_absolute_image_path(tmp_path: Path, value: str) -> None:
+    file = tmp_path / "deployment.yaml"
+    file.write_text(yaml.safe_dump({"name": "ok", "model": {"qualified_name": "m", "class_path": "a.B"},
+                                    "kubernetes": {"package": value}}), encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        load_deployment(file)
+    assert f"kubernetes.package: '{value}' is neither an s3:// URI nor an absolute path inside the image" in \
+        str(caught.value)
+
+
+def test_ports_of_one_pod_may_not_collide(tmp_path: Path) -> None:
+    file = tmp_path / "deployment.yaml"
+    file.write_text(yaml.safe_dump({"name": "ok", "model": {"qualified_name": "m", "class_path": "a.B"},
+                                    "kubernetes": {"grpc_port": 8000}}), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"grpc_port 8000 is already container_port or opa\.port"):
+        load_deployment(file)

@@ -17,7 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import MODELWARD, ROOT, Server, child_env, free_port, wait_for, wait_started, write_config
+from tests.conftest import (
+    INSURANCE_POLICY_CONFIG,
+    MODELWARD,
+    Server,
+    child_env,
+    free_port,
+    insurance_env,
+    wait_for,
+    wait_started,
+    write_config,
+)
 from tests.policy.helpers import ECHO_POLICY, bundle_of, data_api, write_policy
 
 pytestmark = pytest.mark.integration
@@ -154,21 +164,15 @@ def test_openapi_shows_the_union(service: tuple[Server, Path]) -> None:
         "EchoOutput", "PredictionNotAvailable"]
 
 
-def test_insurance_example_with_its_policies(insurance_model: Path, tmp_path: Path,
-                                              serve: Callable[..., Server]) -> None:
-    config = ROOT / "examples" / "insurance_charges" / "rest_config_policy.yaml"
-    server = serve(config, env=child_env(INSURANCE_MODEL_PATH=str(insurance_model), MODELWARD_ALLOW_UNSIGNED="true",
-                                         MODELWARD_DATA_DIR=str(tmp_path / "data")))
-    assert wait_started(server.url).status_code == 200, server.output()
-    url = f"{server.url}/api/models/insurance_charges_model/prediction"
+def test_insurance_example_with_its_policies(insurance_model: Path, tmp_path: Path, insurance_server: Server) -> None:
+    url = f"{insurance_server.url}/api/models/insurance_charges_model/prediction"
     customer = {"age": 62, "sex": "male", "bmi": 22, "children": 5, "smoker": True, "region": "southwest"}
     denied = httpx.post(url, json=customer)
     assert denied.json() == {"messages": ["Prediction cannot be made if customer is a smoker over the age of 60."]}
     allowed = httpx.post(url, json={**customer, "age": 42, "smoker": False})
     assert allowed.status_code == 200 and allowed.json()["charges"] > 0
     assert httpx.post(url, json={**customer, "age": "70"}).status_code == 422
-    contract = subprocess.run([MODELWARD, "openapi", str(config)], env=child_env(
-        INSURANCE_MODEL_PATH=str(insurance_model), MODELWARD_ALLOW_UNSIGNED="true",
-        MODELWARD_DATA_DIR=str(tmp_path / "data")),
-        capture_output=True, text=True, check=True).stdout
+    contract = subprocess.run([MODELWARD, "openapi", str(INSURANCE_POLICY_CONFIG)],
+                              env=insurance_env(insurance_model, tmp_path / "data"),
+                              capture_output=True, text=True, check=True).stdout
     assert "insurance_charges_model__PredictionNotAvailable" in contract

@@ -56,3 +56,27 @@ def test_promote_moves_only_validated_versions_and_records_the_actor(catalog: c.
     assert facade.promote(who, name, "1.2.0", "production").stage == "production"
     newest = facade.audit(who, limit=1)[0]
     assert newest.action == "version.stage" and newest.actor == who.actor and newest.after == {"stage": "production"}
+
+
+def test_rollback_needs_the_deploy_role_and_records_the_token(catalog: c.Catalog) -> None:
+    facade = CatalogFacade(catalog, read_open=True)
+    deployer, _ = c.create_token(catalog, role="deployer", name="ops", actor="t")
+    reader, _ = c.create_token(catalog, role="reader", name="r", actor="t")
+    for number, digest in (("1.0.0", "sha256:a"), ("1.1.0", "sha256:b")):
+        c.register_version(catalog, model=model_info(), version=version_info(number, digest), actor="alice")
+    name = model_info().qualified_name
+    old = c.record_deployment(catalog, info=c.DeploymentInfo(model=name, version="1.0.0", target=c.Target.LOCAL),
+                              actor="ci")
+    new = c.record_deployment(catalog, info=c.DeploymentInfo(model=name, version="1.1.0", target=c.Target.LOCAL,
+                                                             replaces=old.id), actor="ci")
+    assert facade.rollback_target(ANONYMOUS, new.id) is not None  # open reads show what it would restore
+    with pytest.raises(Unauthorized, match="log in"):
+        facade.rollback(ANONYMOUS, new.id)
+    with pytest.raises(Forbidden, match="may not deploy"):
+        facade.rollback(facade.login(reader), new.id)
+    assert c.get_deployment(catalog, deployment_id=new.id).status == "running"
+    who = facade.login(deployer)
+    done = facade.rollback(who, new.id, "bad answers")
+    assert done.deployment.version == "1.0.0" and done.deployment.deployed_by == who.actor
+    newest = facade.audit(who, limit=1)[0]
+    assert (newest.action, newest.actor, newest.entity) == ("deployment.rollback", who.actor, f"deployment:{new.id}")

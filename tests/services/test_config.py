@@ -67,7 +67,9 @@ def test_expand_env_leaves_non_strings_alone() -> None:
     [
         ("models: [\n  - class_path", "svc.yaml:2:3: YAML syntax error"),
         ("models:\n  - class_path: a.B\n    colour: red\n", "svc.yaml: models[0].colour: unknown key"),
-        ("models:\n  - create_endpoint: true\n", "svc.yaml: models[0].class_path: required field is missing"),
+        ("models:\n  - create_endpoint: true\n",
+         "svc.yaml: models[0]: class_path is missing: give class_path (a model class), or name and graph (an inference "
+         "graph)"),
         ("servce_title: typo\n", "svc.yaml: servce_title: unknown key"),
         ("- a\n- b\n", "svc.yaml: the top level must be a mapping, not list"),
         ("models:\n  - class_path: a.B\n    create_endpoint: maybe\n", "svc.yaml: models[0].create_endpoint:"),

@@ -145,7 +145,9 @@ def test_new_version_replaces_old_after_startup_and_rollback_restores_it(world: 
     back = world.orchestrator.rollback(second.deployment.id)
     assert back.deployment.version == "1.0.0"
     assert predict(url_of(world, back.deployment.id), 3.0) == 7.0
-    assert cat.get_deployment(world.catalog, deployment_id=second.deployment.id).status == "replaced"
+    assert cat.get_deployment(world.catalog, deployment_id=second.deployment.id).status == "rolled_back"
+    assert cat.audit_events(world.catalog, entity=f"deployment:{second.deployment.id}", limit=1)[0].action == \
+        "deployment.rollback"
     assert back.deployment.replaced_id == second.deployment.id
 
 

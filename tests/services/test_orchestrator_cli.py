@@ -75,9 +75,17 @@ def test_kubernetes_target_renders_and_apply_without_kubectl_fails_clearly(
         setup: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(setup))  # no kubectl on this PATH
     manifests = setup / "manifests"
+    # the registry is a local folder: a pod could not read the registered package
+    assert main(["deploy", str(setup / "deployment.yaml"), "--target", "kubernetes", "-o", str(manifests)]) == 1
+    err = capsys.readouterr().err
+    assert "error: serve failed: model toy_model: package 'file://" in err and "which a pod cannot read" in err
+    document = yaml.safe_load((setup / "deployment.yaml").read_text())
+    document["kubernetes"] = {"package": "/service/packages/toy.zip"}  # baked into the image
+    (setup / "deployment.yaml").write_text(yaml.safe_dump(document))
     assert main(["deploy", str(setup / "deployment.yaml"), "--target", "kubernetes", "-o", str(manifests)]) == 0
     assert "pending" in capsys.readouterr().out
     assert sorted(p.name for p in manifests.iterdir())[0] == "00-namespace-model-services.yaml"
+    assert "value: /service/packages/toy.zip" in (manifests / "03-deployment-toy.yaml").read_text()
     assert main(["deploy", str(setup / "deployment.yaml"), "--target", "kubernetes", "-o", str(manifests),
                  "--apply"]) == 1
     err = capsys.readouterr().err
@@ -182,6 +190,8 @@ def test_rollback_prints_the_header_deploy_prints(setup: Path, capsys: pytest.Ca
     out, err = capsys.readouterr()
     assert err.splitlines()[0] == "deploying toy_model as 'toy' to local"
     assert out.strip().endswith(f"(rolled back from {second})")
+    assert main(["deployments", "list", "--status", "rolled_back"]) == 0
+    assert second in capsys.readouterr().out  # recorded as the catalog's rollback records it
 
 
 def test_the_port_flag_is_named_when_wrong_and_applies_without_a_file(setup: Path,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import Server, start_server, stop, wait_started, write_config
+from tests.conftest import Server, running
 
 pytestmark = pytest.mark.integration
 
@@ -25,13 +25,8 @@ JSON_HEADERS = {"content-type": "application/json"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("bad-input")
-    started = start_server(write_config(workdir / "svc.yaml", CONFIG), workdir)
-    try:
-        assert wait_started(started.url).status_code == 200, started.output()
+    with running(CONFIG, tmp_path_factory.mktemp("bad-input")) as started:
         yield started
-    finally:
-        stop(started.process)
 
 
 def post(server: Server, path: str, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:

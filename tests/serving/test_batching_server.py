@@ -44,7 +44,7 @@ def post(url: str, body: Any, rid: str) -> httpx.Response:
 
 
 def metric(text: str, name: str) -> float:
-    match = re.search(rf'^{re.escape(name)}{{model="{MODEL}"}} (\S+)$', text, re.MULTILINE)
+    match = re.search(rf'^{re.escape(name)}{{model_name="{MODEL}"}} (\S+)$', text, re.MULTILINE)
     assert match, f"{name} not in /metrics:\n{text}"
     return float(match.group(1))
 

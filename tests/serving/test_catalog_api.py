@@ -117,6 +117,52 @@ def test_closed_reads_need_a_token(tmp_path: Path) -> None:
         assert ok.status_code == 200 and ok.json() == {"models": []}
 
 
+def test_rollback_needs_a_deployer_and_lands_in_the_audit_trail(server: tuple[str, str]) -> None:
+    base, url = server
+    publisher, deployer, reader = (_token(url, role) for role in ("publisher", "deployer", "reader"))
+    with httpx.Client(base_url=base) as client:
+        for number, digest in (("1.0.0", "sha256:aa"), ("1.1.0", "sha256:bb")):
+            body = {**BODY, "version": {**BODY["version"], "version": number, "artifact_digest": digest}}
+            assert client.post("/api/catalog/versions", json=body,
+                               headers={"Authorization": f"Bearer {publisher}"}).status_code == 201
+        ops = {"Authorization": f"Bearer {deployer}"}
+        first = client.post("/api/catalog/deployments", headers=ops, json={
+            "model": "icm", "version": "1.0.0", "target": "seldon", "environment": "prod"}).json()
+        second = client.post("/api/catalog/deployments", headers=ops, json={
+            "model": "icm", "version": "1.1.0", "target": "seldon", "environment": "prod",
+            "replaces": first["id"]}).json()
+        path = f"/api/catalog/deployments/{second['id']}/rollback"
+        assert client.post(path).status_code == 401
+        refused = client.post(path, headers={"Authorization": f"Bearer {reader}"})
+        assert refused.status_code == 403 and "may not deploy" in refused.json()["messages"][0]
+        assert client.get(f"/api/catalog/deployments/{second['id']}").json()["status"] == "running"
+        bad = client.post(path, headers=ops, json={"reason": "x" * 1001})
+        assert bad.status_code == 422 and "reason" in bad.json()["messages"][0]
+        assert client.post(path, headers=ops, json={"why": "x"}).status_code == 422
+        done = client.post(path, headers=ops, json={"reason": "error rate 4%"})
+        assert done.status_code == 201, done.text
+        answer = done.json()
+        assert answer["deployment"]["version"] == "1.0.0" and answer["deployment"]["status"] == "running"
+        assert answer["deployment"]["replaced_id"] == second["id"] and answer["restored"]["id"] == first["id"]
+        assert answer["rolled_back"]["status"] == "rolled_back" and "error rate 4%" in answer["rolled_back"]["reason"]
+        running = client.get("/api/catalog/deployments", params={"model": "icm", "status": "running"}).json()
+        assert [d["version"] for d in running["deployments"]] == ["1.0.0"]
+        newest = client.get("/api/catalog/audit", params={"limit": 2}).json()["events"]
+        assert [e["action"] for e in newest] == ["deployment.rollback", "deployment.record"]
+        assert newest[0]["entity"] == f"deployment:{second['id']}" and newest[0]["actor"].startswith("token:")
+        assert client.get("/api/catalog/audit/verify").status_code == 200
+        again = client.post(path, headers=ops)
+        assert again.status_code == 409 and "not running" in again.json()["messages"][0]
+        nothing = client.post(f"/api/catalog/deployments/{answer['deployment']['id']}/rollback", headers=ops)
+        assert nothing.status_code == 409 and "nothing to roll back to" in nothing.json()["messages"][0]
+        missing = client.post("/api/catalog/deployments/nope/rollback", headers=ops)
+        assert missing.status_code == 404 and missing.json()["type"] == "NotFound"
+        contract = client.get("/openapi.json").json()["paths"]["/api/catalog/deployments/{deployment_id}/rollback"]
+        assert {"201", "401", "403", "404", "409", "422"} <= set(contract["post"]["responses"])
+        assert contract["post"]["responses"]["201"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/RollbackView"}
+
+
 SERVICE = """\
 service_title: Echo Service
 models:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, start_server, stop, wait_started, write_config
+from tests.conftest import Server, running, wait_started, write_config
 from tests.serving.test_seldon import POLICY, REGO
 
 pytestmark = pytest.mark.integration
@@ -25,13 +25,8 @@ models:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("kserve")
-    started = start_server(write_config(workdir / "svc.yaml", CONFIG), workdir)
-    try:
-        assert wait_started(started.url).status_code == 200, started.output()
+    with running(CONFIG, tmp_path_factory.mktemp("kserve")) as started:
         yield started
-    finally:
-        stop(started.process)
 
 
 def test_list_and_ready(server: Server) -> None:

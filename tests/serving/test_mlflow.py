@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, start_server, stop, wait_started, write_config
+from tests.conftest import ROOT, Server, running, wait_started, write_config
 from tests.serving.test_seldon import POLICY, REGO
 
 pytestmark = pytest.mark.integration
@@ -27,13 +27,8 @@ models:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("mlflow")
-    started = start_server(write_config(workdir / "svc.yaml", CONFIG), workdir)
-    try:
-        assert wait_started(started.url).status_code == 200, started.output()
+    with running(CONFIG, tmp_path_factory.mktemp("mlflow")) as started:
         yield started
-    finally:
-        stop(started.process)
 
 
 def invoke(server: Server, content: bytes, content_type: str = "application/json") -> httpx.Response:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, child_env, wait_started
+from tests.conftest import Server
 
 pytestmark = pytest.mark.integration
 
@@ -18,12 +15,8 @@ ALLOWED = [42, "male", 22, 5, False, "southwest"]
 DENIED = [62, "male", 22, 5, True, "southwest"]
 
 
-def test_every_protocol_predicts_and_keeps_the_denial(insurance_model: Path, tmp_path: Path,
-                                                      serve: Callable[..., Server]) -> None:
-    config = ROOT / "examples" / "insurance_charges" / "rest_config_policy.yaml"
-    server = serve(config, env=child_env(INSURANCE_MODEL_PATH=str(insurance_model), MODELWARD_ALLOW_UNSIGNED="true",
-                                         MODELWARD_DATA_DIR=str(tmp_path / "data")))
-    assert wait_started(server.url).status_code == 200, server.output()
+def test_every_protocol_predicts_and_keeps_the_denial(insurance_server: Server) -> None:
+    server = insurance_server
 
     seldon = httpx.post(server.url + "/api/v1.0/predictions",
                         json={"data": {"names": FIELDS, "ndarray": [ALLOWED]}, "meta": {"tags": {"team": "a"}}})

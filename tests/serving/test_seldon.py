@@ -217,3 +217,37 @@ def test_policy_denial_is_a_4xx_with_the_messages(serve: Callable[..., Server], 
     assert answer.status_code == 403, answer.text
     assert answer.json()["status"] == {"code": 403, "info": "row 1: a may not exceed 100",
                                        "reason": "PredictionNotAvailable", "status": "FAILURE"}
+
+
+def test_seldon_health_paths_the_executor_calls(server: Server) -> None:
+    ping = httpx.get(server.url + "/health/ping")
+    assert (ping.status_code, ping.text) == (200, "pong")
+    for path in ("/health/status", "/api/v1.0/health/status"):
+        status = httpx.get(server.url + path)
+        assert status.status_code == 200
+        assert status.json() == {"status": {"code": 200, "info": "ready", "status": "SUCCESS"}}
+    paths = httpx.get(server.url + "/openapi.json").json()["paths"]
+    assert {"/health/ping", "/health/status", "/api/v1.0/health/status"} <= set(paths)
+
+
+def test_seldon_health_status_is_503_while_models_load(serve: Callable[..., Server], tmp_path: Path) -> None:
+    config = write_config(tmp_path / "slow.yaml", "models:\n  - class_path: tests.fixtures.SlowInitModel\n"
+                          "    configuration: {seconds: 2.0}\n")
+    slow = serve(config)
+    status = httpx.get(slow.url + "/api/v1.0/health/status")
+    assert status.status_code == 503
+    assert status.json()["status"]["status"] == "FAILURE"
+    assert httpx.get(slow.url + "/health/ping").text == "pong"
+    assert httpx.get(slow.url + "/api/v1.0/metadata").status_code == 503
+
+
+def test_seldon_metadata_names_the_model_and_its_schemas(server: Server) -> None:
+    for path in ("/metadata", "/api/v1.0/metadata"):
+        answer = httpx.get(server.url + path)
+        assert answer.status_code == 200, answer.text
+        document = answer.json()
+        assert (document["name"], document["versions"], document["platform"]) == \
+            ("pair_model", ["0.3.0"], "modelward")
+        assert document["inputs"][0]["messagetype"] == "jsonData"
+        assert set(document["inputs"][0]["schema"]["properties"]) == {"a", "b"}
+        assert set(document["outputs"][0]["schema"]["properties"]) == {"total", "product"}

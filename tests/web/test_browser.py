@@ -124,6 +124,60 @@ def test_a_form_without_its_csrf_token_is_refused(console_process: Console, brow
     assert "validated" in found[9]
 
 
+def test_a_deployer_rolls_back_and_the_previous_version_is_current(console_process: Console,
+                                                                    browse: Browse) -> None:
+    running = console_process.seeded.running
+    steps = [*_login(console_process.seeded.tokens["deployer"]),
+             {"do": "goto", "url": f"/console/deployments/{running}"},
+             {"do": "text", "selector": "#rollback-h + p"},
+             {"do": "fill", "selector": "#rollback-reason", "value": "charges off by 10%"},
+             {"do": "click", "selector": "#rollback-form button[type=submit]"},
+             {"do": "text", "selector": "p.notice"}, {"do": "text", "selector": "h1"},
+             {"do": "text", "selector": "#what-h + dl"}, {"do": "text", "selector": "#status-h + dl"},
+             {"do": "click", "selector": "p.notice a.mono"}, {"do": "text", "selector": "h1"},
+             {"do": "count", "selector": "#rollback-form"},
+             {"do": "click", "selector": "nav[aria-label=Main] >> text=Audit trail"},
+             {"do": "texts", "selector": "table.audit tbody tr"},
+             {"do": "goto", "url": "/console/audit/verify"}, {"do": "text", "selector": "main"}]
+    found = browse(console_process.base, steps)["results"]
+    assert f"restores {ICM}@1.0.0" in " ".join(found[4].split())
+    assert "Rolled back" in found[7] and running[:12] in found[7] and f"{ICM}@1.0.0 again" in found[7]
+    assert "running" in found[8]
+    assert f"{ICM}@1.0.0" in found[9] and "(never registered)" not in found[9]
+    assert "charges off by 10%" in found[10] and f"rollback of {running}" in found[10]
+    assert running[:12] in found[12] and "rolled_back" in found[12] and found[13] == 0
+    newest, before = found[15][0], found[15][1]
+    assert "deployment.rollback" in newest and f"deployment:{running}" in newest and "deployer token" in newest
+    assert "deployment.record" in before and f"{ICM}@1.0.0" in before
+    assert "The audit chain verifies" in found[17]
+
+
+def test_a_reader_is_refused_a_rollback_and_a_post_without_csrf_too(console_process: Console,
+                                                                      browse: Browse) -> None:
+    page = f"/console/deployments/{console_process.seeded.running}"
+    forge = ("(() => { const f = document.createElement('form'); f.method = 'post'; f.id = 'forged';"
+             f" f.action = '{page}/rollback';"
+             " const c = document.querySelector('header form input[name=csrf]').cloneNode();"
+             " const b = document.createElement('button'); b.type = 'submit'; b.textContent = 'go';"
+             " f.append(c, b); document.body.append(f); })()")
+    steps = [*_login(console_process.seeded.tokens["reader"]), {"do": "goto", "url": page},
+             {"do": "count", "selector": "#rollback-form"}, {"do": "text", "selector": "#rollback-h ~ p.hint"},
+             {"do": "eval", "js": forge}, {"do": "click", "selector": "#forged button"},
+             {"do": "text", "selector": "h1"}, {"do": "text", "selector": "main"},
+             *_login(console_process.seeded.tokens["admin"]), {"do": "goto", "url": page},
+             {"do": "eval", "js": "document.querySelector('#rollback-form input[name=csrf]').remove()"},
+             {"do": "click", "selector": "#rollback-form button[type=submit]"},
+             {"do": "text", "selector": "main"},
+             {"do": "goto", "url": page}, {"do": "text", "selector": "h1"},
+             {"do": "count", "selector": "#rollback-form"}]
+    result = browse(console_process.base, steps)
+    found = result["results"]
+    assert found[4] == 0 and "(reader) may not roll back" in found[5]
+    assert "Not allowed" in found[8] and "(403)" in found[8] and "may not deploy" in found[9]
+    assert "Request refused" in found[16] and "CSRF" in found[16]
+    assert "running" in found[18] and "rolled_back" not in found[18] and found[19] == 1  # nothing changed
+
+
 def test_script_in_catalog_text_stays_inert(console_process: Console, browse: Browse) -> None:
     steps = [{"do": "goto", "url": "/console/models/fraud_model"},
              {"do": "text", "selector": "p.lead"}, {"do": "text", "selector": "article.markdown"},

@@ -151,6 +151,68 @@ def test_posts_without_the_sessions_csrf_token_change_nothing(console: Console) 
     assert "httponly" in set_cookie and "samesite=strict" in set_cookie and "path=/console" in set_cookie
 
 
+def _deployment(console: Console, ident: str) -> c.DeploymentView:
+    cat = c.open_catalog(console.catalog_url)
+    try:
+        return c.get_deployment(cat, deployment_id=ident)
+    finally:
+        cat.dispose()
+
+
+def test_a_deployer_rolls_back_and_the_previous_version_is_current(console: Console) -> None:
+    running = console.seeded.running
+    path = f"/console/deployments/{running}"
+    with httpx.Client(base_url=console.base) as client:
+        anonymous = client.get(path).text
+        assert f"{ICM}@1.0.0</a>" in anonymous and "with a deployer or admin token to roll back" in anonymous
+        assert 'id="rollback-form"' not in anonymous
+        unreachable = client.get(f"/console/deployments/{console.seeded.unreachable}").text
+        assert "Nothing to roll back to" in unreachable and 'id="rollback-form"' not in unreachable
+        _login(client, console.seeded.tokens["deployer"])
+        page = client.get(path).text
+        assert f'action="{path}/rollback"' in page and "Roll back to 1.0.0" in page
+        done = client.post(path + "/rollback", data={"csrf": _csrf(client, path), "reason": "charges off by 10%"})
+        assert done.status_code == 303, done.text
+        new_path, _, query = done.headers["location"].partition("?")
+        assert new_path.startswith("/console/deployments/") and query == f"rolled_back={running}"
+        shown = client.get(done.headers["location"]).text
+        assert "Rolled back: deployment" in shown and f"{ICM}@1.0.0</a>" in shown
+        assert 'class="badge status-running">running<' in shown and "charges off by 10%" in shown
+        assert "deployment.record" in shown and "Nothing to roll back to" in shown  # 1.1.0 is never restored
+        old = client.get(path).text
+        assert 'class="badge status-rolled_back">rolled_back<' in old and "deployment.rollback" in old
+        first = client.get("/console/audit").text.split("<tbody>")[1].split("</tr>")[0]
+        assert "deployment.rollback" in first and "deployer token" in first and running in first
+        assert "The audit chain verifies" in client.get("/console/audit/verify").text
+    current = _deployment(console, new_path.rsplit("/", 1)[1])
+    assert (current.version, current.status, current.replaced_id) == ("1.0.0", "running", running)
+    assert _deployment(console, running).status == "rolled_back"
+
+
+def test_a_reader_may_not_roll_back_and_a_forged_post_changes_nothing(console: Console) -> None:
+    running = console.seeded.running
+    path = f"/console/deployments/{running}"
+    with httpx.Client(base_url=console.base) as client:
+        anonymous = client.post(path + "/rollback", data={"csrf": _csrf(client, "/console/login")})
+        assert anonymous.status_code == 401 and "/console/login?next=" in anonymous.text
+        _login(client, console.seeded.tokens["reader"])
+        page = client.get(path).text
+        assert 'id="rollback-form"' not in page and "(reader) may not roll back" in page
+        refused = client.post(path + "/rollback", data={"csrf": _csrf(client, path)})
+        assert refused.status_code == 403 and "may not deploy" in refused.text
+    with httpx.Client(base_url=console.base) as client:
+        _login(client, console.seeded.tokens["admin"])
+        for form in ({}, {"csrf": "forged"}):
+            forged = client.post(path + "/rollback", data=form)
+            assert forged.status_code == 403 and "CSRF" in forged.text
+        gone = client.post("/console/deployments/nope/rollback", data={"csrf": _csrf(client, path)})
+        assert gone.status_code == 404 and "not in the catalog" in gone.text
+        lone = client.post(f"/console/deployments/{console.seeded.unreachable}/rollback",
+                           data={"csrf": _csrf(client, path)})
+        assert lone.status_code == 409 and "nothing to roll back to" in lone.text
+    assert _deployment(console, running).status == "running"
+
+
 def test_an_admin_revokes_a_token_and_its_session_ends(console: Console) -> None:
     with httpx.Client(base_url=console.base) as admin, httpx.Client(base_url=console.base) as deployer:
         _login(deployer, console.seeded.tokens["deployer"])

@@ -90,10 +90,15 @@ class Catalogue:
     excluded_parts: frozenset[str]
     never_modules: frozenset[str]
     aliases: dict[str, str] = field(default_factory=dict)
+    rebuild_only: frozenset[Pair] = frozenset()
     _resolved: dict[Pair, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def is_never(self, module: str) -> bool:
         return any(module == m or module.startswith(m + ".") for m in self.never_modules)
+
+    def is_rebuild_only(self, value: Any) -> bool:
+        """Whether ``value`` is a class a pickle may rebuild but never call (matched by where it is defined)."""
+        return isinstance(value, type) and (value.__module__, value.__qualname__) in self.rebuild_only
 
     def vetted_by(self, module: str, name: str, where: str) -> str | None:
         """The library whose catalogue entry vets ``module:name`` (importing only a rule's module), or None."""
@@ -160,6 +165,7 @@ def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
     baseline = frozenset(_pairs(data["baseline"], where))
     exact: dict[Pair, str] = {}
     rules: list[Rule] = []
+    rebuild_only: set[Pair] = set()
     for library, section in data.items():
         if not isinstance(section, dict) or library in {"baseline", "module_aliases"}:
             continue
@@ -169,9 +175,14 @@ def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
             rules.append(Rule(library=library, modules=tuple(rule["modules"]),
                               subclass_of=_optional_pair(rule.get("subclass_of"), where),
                               instance_of=_optional_pair(rule.get("instance_of"), where)))
+        rebuild_only.update(parse_pair(text, where) for text in section.get("rebuild_only", []))
+    unlisted = sorted(pair_text(p) for p in rebuild_only if exact.get(p) is None)
+    if unlisted:
+        raise UnsafePickle(f"{where}: rebuild_only names {', '.join(unlisted)}, which no exact table lists")
     return Catalogue(baseline=baseline, exact=exact, rules=tuple(rules),
                      excluded_parts=frozenset(data["rule_excluded_module_parts"]),
-                     never_modules=frozenset(data["never_modules"]), aliases=dict(data["module_aliases"]))
+                     never_modules=frozenset(data["never_modules"]), aliases=dict(data["module_aliases"]),
+                     rebuild_only=frozenset(rebuild_only))
 
 
 def _pairs(table: dict[str, list[str]], where: str) -> Iterable[Pair]:

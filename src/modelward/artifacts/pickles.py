@@ -4,7 +4,9 @@ Every global a file imports goes through ``GlobalPolicy.resolve``: the pair must
 baseline, or recorded in the signed manifest and vetted by the catalogue (or an explicit
 extension); the object is then taken from the module's namespace by that exact name. Nothing
 else is imported, and ``find_class`` never falls back to pickle's own lookup (which walks dotted
-names and maps Python 2 module names).
+names and maps Python 2 module names). A file whose recorded globals include a ``rebuild_only``
+class of the catalogue is read by the pure-Python unpickler, which refuses to call such a class
+(``REDUCE``, ``INST``, ``OBJ``): it may only be rebuilt from its state.
 
 joblib files are read by a pure-Python unpickler that replaces each ``NumpyArrayWrapper`` with the
 array joblib wrote after it (raw bytes, or a nested pickle stream read by the same restricted
@@ -38,10 +40,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def safe_pickle_loads(data: bytes, policy: GlobalPolicy, where: str) -> Any:
-    """Unpickle ``data`` resolving only the globals ``policy`` allows."""
+    """Unpickle ``data`` resolving only the globals ``policy`` allows (rebuild-only classes never called)."""
     stream = io.BytesIO(data)
+    rebuild_only = policy.catalogue.rebuild_only & (policy.recorded | policy.extensions)
+    unpickler = _PyRestricted if rebuild_only else _RestrictedUnpickler
     try:
-        value = _RestrictedUnpickler(stream, policy, where).load()
+        value = unpickler(stream, policy, where).load()
     except UnsafePickle:
         raise
     except Exception as exc:
@@ -55,7 +59,13 @@ _PyUnpickler: Any = pickle._Unpickler  # the pure-Python unpickler: its BUILD ca
 
 
 class _PyRestricted(_PyUnpickler):  # type: ignore[misc]
-    """The pure-Python unpickler (joblib needs to intercept BUILD), resolving through a policy."""
+    """The pure-Python unpickler, resolving through a policy and never calling a rebuild-only class.
+
+    joblib files need it to intercept BUILD; pickles that record a rebuild-only class need it to
+    intercept the opcodes that call a global with arguments (REDUCE, INST, OBJ).
+    """
+
+    dispatch = _PyUnpickler.dispatch.copy()
 
     def __init__(self, file: BinaryIO, policy: GlobalPolicy, where: str) -> None:
         super().__init__(file)
@@ -69,9 +79,25 @@ class _PyRestricted(_PyUnpickler):  # type: ignore[misc]
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickle(f"{self._where}: uses persistent ids, which modelward refuses")
 
+    def _refuse_call(self, callee: Any) -> None:
+        if self._policy.catalogue.is_rebuild_only(callee):
+            raise UnsafePickle(f"{self._where}: refuses to call global '{callee.__module__}:{callee.__qualname__}': "
+                               "the catalogue lets a pickle rebuild it from its state, never call it with "
+                               "arguments (its constructor does more than store data)")
+
+    def load_reduce(self) -> None:
+        self._refuse_call(self.stack[-2])
+        _PyUnpickler.load_reduce(self)
+
+    dispatch[pickle.REDUCE[0]] = load_reduce
+
+    def _instantiate(self, klass: Any, args: Any) -> None:  # INST and OBJ
+        self._refuse_call(klass)
+        _PyUnpickler._instantiate(self, klass, args)
+
 
 class _JoblibUnpickler(_PyRestricted):
-    dispatch = _PyUnpickler.dispatch.copy()
+    dispatch = _PyRestricted.dispatch.copy()
 
     def load_build(self) -> None:
         super().load_build()

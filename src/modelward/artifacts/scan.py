@@ -23,7 +23,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from modelward.artifacts.catalogue import Pair, check_syntax
+from modelward.artifacts.catalogue import Pair, check_syntax, load_catalogue, pair_text
 from modelward.errors import UnsafePickle
 
 WRAPPER: Pair = ("joblib.numpy_pickle", "NumpyArrayWrapper")
@@ -88,6 +88,7 @@ def _plain(value: Any) -> Any:
 class _Scan:
     where: str
     found: dict[Pair, None] = field(default_factory=dict)  # in order of appearance
+    rebuild_only: frozenset[Pair] = field(default_factory=lambda: load_catalogue().rebuild_only)
 
 
 # --- the symbolic evaluator ----------------------------------------------------------------------
@@ -117,6 +118,7 @@ class _Machine:
             module, _, qualname = str(arg).partition(" ")
             self._found(module, qualname)
             if name == "INST":
+                self._refuse_call(_Global((module, qualname)))
                 self._pop_mark()
             self.stack.append(_Global((module, qualname)) if name == "GLOBAL" else UNKNOWN)
         elif name == "STACK_GLOBAL":
@@ -139,7 +141,14 @@ class _Machine:
             self._fill(name)
         elif name in {"REDUCE", "NEWOBJ"}:
             args, callee = self._pop(), self._pop()
+            if name == "REDUCE":
+                self._refuse_call(callee)
             self.stack.append(_Instance(callee.pair, args) if isinstance(callee, _Global) else UNKNOWN)
+        elif name == "OBJ":
+            items = self._pop_mark()
+            if items:
+                self._refuse_call(items[0])
+            self.stack.append(UNKNOWN)
         elif name == "BUILD":
             state, target = self._pop(), self._top()
             if isinstance(target, _Instance):
@@ -148,6 +157,13 @@ class _Machine:
         else:
             self._generic(opcode)
         return None
+
+    def _refuse_call(self, callee: Any) -> None:
+        """A rebuild-only class (catalogue) may be rebuilt by NEWOBJ, never called with arguments."""
+        if isinstance(callee, _Global) and callee.pair in self.scan.rebuild_only:
+            raise UnsafePickle(f"{self.scan.where}: refuses to call global '{pair_text(callee.pair)}': the catalogue "
+                               "lets a pickle rebuild it from its state, never call it with arguments (its "
+                               "constructor does more than store data)")
 
     def _found(self, module: str, qualname: str) -> None:
         check_syntax(module, qualname, self.scan.where)

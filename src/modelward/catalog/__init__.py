@@ -49,6 +49,13 @@ from modelward.catalog.queries import (
     versions_of_dataset,
 )
 from modelward.catalog.records import describe_model, record_deployment, register_version, set_stage, update_deployment
+from modelward.catalog.rollback import (
+    MAX_REASON,
+    RollbackView,
+    record_rolled_back,
+    rollback_deployment,
+    rollback_target,
+)
 from modelward.catalog.search import SearchHit, SearchPage, SearchQuery, search
 from modelward.catalog.tokens import (
     MAX_TOKEN_NAME,
@@ -69,6 +76,7 @@ from modelward.catalog.views import DeploymentView, ModelView, VersionView
 __all__ = [
     "MAX_OFFSET",
     "MAX_PAGE",
+    "MAX_REASON",
     "MAX_REPLICAS",
     "MAX_TOKEN_NAME",
     "Action",
@@ -88,6 +96,7 @@ __all__ = [
     "ModelPage",
     "ModelView",
     "Role",
+    "RollbackView",
     "SearchHit",
     "SearchPage",
     "SearchQuery",
@@ -122,8 +131,11 @@ __all__ = [
     "parse_ref",
     "record_deployment",
     "record_failed_attempt",
+    "record_rolled_back",
     "register_version",
     "revoke_token",
+    "rollback_deployment",
+    "rollback_target",
     "search",
     "set_stage",
     "to_utc",

@@ -54,13 +54,17 @@ class Target(StrEnum):
 
 
 class DeploymentStatus(StrEnum):
-    """A deployment's state; ``failed`` rows are attempts that did not go live (see ``reason``)."""
+    """A deployment's state; ``failed`` rows are attempts that did not go live (see ``reason``).
+
+    ``rolled_back``: it was running until a rollback restored the version that ran before it.
+    """
 
     PENDING = "pending"
     RUNNING = "running"
     FAILED = "failed"
     REPLACED = "replaced"
     STOPPED = "stopped"
+    ROLLED_BACK = "rolled_back"
 
 
 class _Frozen(BaseModel):

@@ -184,7 +184,7 @@ SUMMARY_FIELDS = ("status", "target", "environment", "host_detail", "endpoint_ur
                   "replaced_id", "reason")
 
 
-def _deployment_summary(row: s.Deployment) -> dict[str, Any]:
+def deployment_summary(row: s.Deployment) -> dict[str, Any]:
     return {name: getattr(row, name) for name in SUMMARY_FIELDS}
 
 
@@ -202,7 +202,7 @@ def record_deployment(catalog: Catalog, *, info: DeploymentInfo, actor: str) -> 
         row = _new_deployment(info, ident, actor)
         _insert_deployment(session, row, info)
         audit.append(session, actor=actor, action="deployment.record", entity=f"deployment:{ident}",
-                     after={"model": f"{info.model}@{info.version}"} | _deployment_summary(row))
+                     after={"model": f"{info.model}@{info.version}"} | deployment_summary(row))
         _retire_replaced(session, row, actor)
         return deployment_view(row, info.model, info.version)
 
@@ -279,10 +279,10 @@ def _retire_replaced(session: Session, row: s.Deployment, actor: str) -> None:
 
 
 def _change(session: Session, row: s.Deployment, actor: str, **changes: Any) -> None:
-    before = _deployment_summary(row)
+    before = deployment_summary(row)
     for key, value in changes.items():
         setattr(row, key, value)
-    after = _deployment_summary(row)
+    after = deployment_summary(row)
     changed = [k for k in after if after[k] != before[k]]
     if changed:
         row.updated_at = now()

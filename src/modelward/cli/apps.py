@@ -13,7 +13,8 @@ from modelward import web
 from modelward.serving.app import create_app
 from modelward.serving.catalog_routes import create_catalog_app
 from modelward.serving.errors import status_for
-from modelward.settings import Settings, load_settings
+from modelward.serving.server import worker_app
+from modelward.settings import Settings
 
 
 def with_console(app: FastAPI, settings: Settings, *, root_redirect: bool = False) -> FastAPI:
@@ -36,4 +37,4 @@ def service_app(settings: Settings, *args: object, **kwargs: object) -> FastAPI:
 
 def service_factory() -> FastAPI:
     """What uvicorn calls in each worker of ``modelward serve --workers N``."""
-    return service_app(load_settings())
+    return worker_app(service_app)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from modelward import catalog as c
 from modelward.catalog import exports
 from modelward.catalog.lineage import render_text
-from modelward.cli.common import console, err_console
+from modelward.cli.common import console, emit, err_console
 from modelward.errors import ConfigurationError
 from modelward.settings import load_settings
 
@@ -231,14 +231,8 @@ def export(fmt: Annotated[str, typer.Option("--format", help="atlas or openlinea
         text = json.dumps(exports.atlas_export(catalog), indent=2, ensure_ascii=False) + "\n"
     else:
         text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in exports.openlineage_events(catalog))
-    if output is None:
-        console().print(text, markup=False, end="")
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    err_console().print(f"wrote {output}", markup=False)
+    if emit(text, output):
+        err_console().print(f"wrote {output}", markup=False)
 
 
 def serve(host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from modelward.cli.common import console
-from modelward.errors import ConfigurationError
+from modelward.cli.common import console, emit
 from modelward.services.dashboard import dashboard_for
 
 
@@ -21,15 +20,9 @@ def dashboard(
     """Write a Grafana dashboard with one row per model of CONFIG, on modelward's metric names."""
     document = dashboard_for(config, title)
     text = json.dumps(document, indent=2) + "\n"
-    if output is None:
-        console().print(text, markup=False, end="")
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(f"{output}: cannot write the dashboard: {exc.strerror or exc}") from None
-    rows = sum(1 for panel in document["panels"] if panel["type"] == "row")
-    console().print(f"wrote {output} ({rows} models)")
+    if emit(text, output):
+        rows = sum(1 for panel in document["panels"] if panel["type"] == "row")
+        console().print(f"wrote {output} ({rows} models)")
 
 
 def register(app: typer.Typer) -> None:

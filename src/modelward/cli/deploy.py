@@ -150,7 +150,7 @@ def deploy(
 def deployments_list(
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     status: Annotated[DeploymentStatus | None, typer.Option(
-        help="running | failed | replaced | stopped | pending.")] = None,
+        help="running | failed | replaced | stopped | pending | rolled_back.")] = None,
 ) -> None:
     """List deployments, newest first."""
     from modelward import catalog as cat
@@ -229,7 +229,7 @@ def rollback(
     orchestrator = _orchestrator(keyring, actor)
     ident, spec = orchestrator.rollback_plan(deployment)
     _header(spec)
-    view = orchestrator.deploy(spec, replaces=ident).deployment
+    view = orchestrator.roll_back(ident, spec).deployment
     console().print(f"deployment {view.id}: {view.model}@{view.version} {view.status} at {view.endpoint_url} "
                     f"(rolled back from {ident})", markup=False)
 

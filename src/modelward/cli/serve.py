@@ -53,7 +53,7 @@ def openapi(
     service = load_config(path)
     configure_logging(service, str(path))
     plane = DataPlane()
-    load_into(plane, lambda: build_models(service, source=str(path)))
+    load_into(plane, lambda: build_models(service, source=str(path), data_dir=settings.data_dir))
     document = build_openapi(None, plane.endpoints(), service)
     if output is not None and output.suffix == ".json":
         import json
@@ -74,7 +74,7 @@ def check(config: ConfigArg = None) -> None:
     path = config_path(settings)
     service = load_config(path)
     configure_logging(service, str(path))
-    loaded = build_models(service, source=str(path))
+    loaded = build_models(service, source=str(path), data_dir=settings.data_dir)
     for item in loaded:
         console().print(f"ok  {item.qualified_name} {item.model.version}  {item.model!r}")
     console().print(f"{path}: {len(loaded)} models load")

@@ -13,13 +13,14 @@ decorators:                                   # list it last: it is outermost an
 ```
 
 The record (``request``, ``response``, ``request_id``, ``model``, ``version``, ``decision``, ``id``,
-``time``) is appended to the journal *before* the prediction is returned, so a 200 means the record
-is on disk. With ``fsync: always`` inside a served request the fsync is left to the service, which
-runs it off the event loop before it answers (``defer_until_answer``): requests predicted meanwhile
-share that fsync. A background thread ships the journal to the sink from the committed offset, retrying
-with exponential backoff; a restart resumes where the last commit left off. A journal at its limit
-refuses predictions with ``JournalFull`` (503) rather than dropping records; ``health_problems()``
-names a failing sink and a full journal.
+``time``, and ``routing`` when an inference graph chose a route) is appended to the journal
+*before* the prediction is returned, so a 200 means the record is on disk. With ``fsync: always``
+inside a served request the fsync is left to the service, which runs it off the event loop before it
+answers (``defer_until_answer``): requests predicted meanwhile share that fsync. A background thread
+ships the journal to the sink from the committed offset, retrying with exponential backoff; a
+restart resumes where the last commit left off. A journal at its limit refuses predictions with
+``JournalFull`` (503) rather than dropping records; ``health_problems()`` names a failing sink and a
+full journal.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from modelward.decorators.journal import FsyncPolicy, Journal
 from modelward.decorators.sinks import Sink, SinkConfig, check_sink, describe_sink, make_sink
 from modelward.errors import ConfigurationError, JournalFull, ModelwardError, PayloadLogUnavailable
 from modelward.model import MLModelDecorator, PredictionNotAvailable
-from modelward.model.context import current_request_id, defer_until_answer
+from modelward.model.context import current_request_id, defer_until_answer, response_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -182,10 +183,14 @@ class PayloadLogDecorator(MLModelDecorator):
         denied = isinstance(prediction, PredictionNotAvailable)
         decision = {"allowed": False, "messages": prediction.messages} if denied else (
             {"allowed": True} if prediction is not None else None)
-        document = {"id": f"{self._id_prefix}{next(self._ids):012x}", "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+        document = {"id": f"{self._id_prefix}{next(self._ids):012x}",
+                    "time": datetime.now(UTC).isoformat(timespec="microseconds"),
                     "request_id": current_request_id(), "model": self.model.qualified_name,
                     "version": self.model.version, "request": as_document(data),
                     "response": None if denied else as_document(prediction), "decision": decision}
+        routing = (response_metadata.get() or {}).get("routing")
+        if routing:  # the route an inference graph took, so the record says which model answered
+            document["routing"] = dict(routing) if isinstance(routing, dict) else routing
         if error is not None:
             document["error"] = error
         return masked(document, self._options.mask)

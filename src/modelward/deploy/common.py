@@ -9,11 +9,14 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.deploy.spec import Amounts, DeploymentSpec, Resources
+from modelward.errors import ConfigurationError
 
 Manifest = dict[str, Any]
 
@@ -24,6 +27,9 @@ KEYRING_DIR = "/etc/modelward/keyring"
 IN_IMAGE_PYTHON_PATH = ".."  # the image keeps model code in /service, the config in /service/configuration
 RUN_AS = 10000
 OPA_DEFAULT_PORT = 8181
+SERVE_COMMAND = "modelward"
+POLICY_DECORATORS = frozenset({"modelward.policy.PolicyDecorator", "modelward.policy.decorator.PolicyDecorator"})
+HEALTH, READY, STARTUP = "/api/health", "/api/health/ready", "/api/health/startup"
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -36,6 +42,14 @@ class RenderInputs(BaseModel):
     package_uri: str | None = Field(default=None, description="The registered package (overrides spec).")
     package_digest: str | None = Field(default=None, description="sha256 of the registered package.")
     model_version: str | None = Field(default=None, description="Version (overrides spec.model.version).")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What the model container listens on: HTTP (every REST protocol) and, optionally, V2 gRPC."""
+
+    http: int
+    grpc: int | None = None
 
 
 def label_value(text: str) -> str:
@@ -73,8 +87,25 @@ def metadata(name: str, spec: DeploymentSpec, inputs: RenderInputs, namespaced: 
     return meta
 
 
-def service_config(spec: DeploymentSpec, python_path: list[str], title: str | None = None) -> Manifest:
-    """The service config document (``rest_config.yaml``) that serves this one model."""
+def opa_url(spec: DeploymentSpec) -> str:
+    """Where the model container reaches the OPA sidecar: the pod's own loopback."""
+    return f"http://localhost:{spec.kubernetes.opa.port}"
+
+
+def _on_opa(decorator: Manifest, url: str) -> Manifest:
+    """A policy decorator's configuration switched to the OPA engine at ``url`` (others unchanged)."""
+    if decorator["class_path"] not in POLICY_DECORATORS:
+        return decorator
+    options = {k: v for k, v in (decorator.get("configuration") or {}).items() if k not in ("host", "port")}
+    return {**decorator, "configuration": {**options, "engine": "opa", "opa_url": url}}
+
+
+def service_config(spec: DeploymentSpec, python_path: list[str], title: str | None = None,
+                   opa: str | None = None) -> Manifest:
+    """The service config document (``rest_config.yaml``) that serves this one model.
+
+    With ``opa`` (the sidecar's URL), every policy decorator evaluates on that OPA server.
+    """
     model: Manifest = {
         "qualified_name": spec.model.qualified_name,
         "class_path": spec.model.class_path,
@@ -83,7 +114,8 @@ def service_config(spec: DeploymentSpec, python_path: list[str], title: str | No
     if spec.model.configuration:
         model["configuration"] = dict(spec.model.configuration)
     if spec.decorators:
-        model["decorators"] = [d.model_dump(exclude_none=True) for d in spec.decorators]
+        decorators = [d.model_dump(exclude_none=True) for d in spec.decorators]
+        model["decorators"] = [_on_opa(d, opa) for d in decorators] if opa else decorators
     return {
         "service_title": title or f"{spec.name} model service",
         "version": spec.model.version or "0.1.0",
@@ -98,9 +130,10 @@ def digest_of(document: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def config_digest(spec: DeploymentSpec, inputs: RenderInputs, python_path: list[str]) -> str:
+def config_digest(spec: DeploymentSpec, inputs: RenderInputs, python_path: list[str],
+                  opa: str | None = None) -> str:
     """Digest of what configures the pods: the service config and the policies."""
-    return digest_of({"config": service_config(spec, python_path), "policies": inputs.policies})
+    return digest_of({"config": service_config(spec, python_path, opa=opa), "policies": inputs.policies})
 
 
 def policy_digest(policies: Mapping[str, str]) -> str | None:
@@ -136,16 +169,50 @@ def pod_security() -> Manifest:
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def env(spec: DeploymentSpec, inputs: RenderInputs, port: int) -> list[Manifest]:
+def _host_path_refused(spec: DeploymentSpec, package: str) -> ConfigurationError:
+    name = PurePosixPath(package.removeprefix("file://")).name or "model.zip"
+    what = "a path on this machine" if package.startswith(("/", "file://")) or "://" not in package else \
+        f"a '{package.split('://', 1)[0]}://' location"
+    return ConfigurationError(
+        f"model {spec.model.qualified_name}: package '{package}' is {what}, which a pod cannot read; give an "
+        f"s3:// URI (package: s3://BUCKET/{name}, or MODELWARD_STORE_URL=s3://... for `modelward deploy`) or a "
+        f"path inside the image (kubernetes.package: /service/packages/{name})")
+
+
+def pod_package(spec: DeploymentSpec, inputs: RenderInputs) -> str | None:
+    """The package as a pod reads it, or ``ConfigurationError`` when a pod could not read it.
+
+    In order: the registered package when it is in S3 (the verified, content-addressed copy), else
+    ``kubernetes.package`` (an ``s3://`` URI or an absolute path inside the image), else ``package``
+    when it is an ``s3://`` URI. A path on the machine that renders (or ``file://``) is refused.
+    """
+    registered = inputs.package_uri
+    if registered is not None and registered.startswith("s3://"):
+        return registered
+    if spec.kubernetes.package:
+        return spec.kubernetes.package
+    package = registered or spec.package
+    if package is None or package.startswith("s3://"):
+        return package
+    raise _host_path_refused(spec, package)
+
+
+def serve_args(ports: Ports) -> list[str]:
+    """``modelward serve`` on every interface, on the ports the controller talks to."""
+    args = ["serve", "--host", "0.0.0.0", "--port", str(ports.http)]
+    if ports.grpc is not None:
+        args += ["--grpc-port", str(ports.grpc)]
+    return args
+
+
+def env(spec: DeploymentSpec, inputs: RenderInputs) -> list[Manifest]:
     """The model container's environment: settings, and Secret references (never values)."""
     secrets = spec.kubernetes.secrets
     items: list[Manifest] = [
         {"name": "MODELWARD_CONFIG", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
-        {"name": "MODELWARD_HOST", "value": "0.0.0.0"},
-        {"name": "MODELWARD_PORT", "value": str(port)},
         {"name": "MODELWARD_DATA_DIR", "value": "/tmp/modelward"},
     ]
-    package = inputs.package_uri or spec.package
+    package = pod_package(spec, inputs)
     if package:
         items.append({"name": "MODEL_PACKAGE", "value": package})
     if secrets.keyring:
@@ -203,22 +270,31 @@ def probe(path: str, port: int | str, period: int = 10, failures: int = 3) -> Ma
             "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": failures}
 
 
-def model_container(spec: DeploymentSpec, inputs: RenderInputs, name: str, port: int) -> Manifest:
-    """The model service container, probed on the three health endpoints."""
+def container_ports(ports: Ports) -> list[Manifest]:
+    """Named ports: ``http`` (and ``grpc``), the names Seldon's operator and the Service look for."""
+    found: list[Manifest] = [{"name": "http", "containerPort": ports.http, "protocol": "TCP"}]
+    if ports.grpc is not None:
+        found.append({"name": "grpc", "containerPort": ports.grpc, "protocol": "TCP"})
+    return found
+
+
+def model_container(spec: DeploymentSpec, inputs: RenderInputs, name: str, ports: Ports) -> Manifest:
+    """The model service container: ``modelward serve`` on ``ports``, probed on the three health endpoints."""
     k8s = spec.kubernetes
     return {
         "name": name,
         "image": k8s.image,
         "imagePullPolicy": k8s.image_pull_policy,
-        "args": ["serve"],
-        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-        "env": env(spec, inputs, port),
+        "command": [SERVE_COMMAND],
+        "args": serve_args(ports),
+        "ports": container_ports(ports),
+        "env": env(spec, inputs),
         "resources": resources(spec.resources),
         "securityContext": container_security(),
         "volumeMounts": mounts(spec, inputs),
-        "startupProbe": probe("/api/health/startup", "http", period=5, failures=60),
-        "readinessProbe": probe("/api/health/ready", "http", period=5),
-        "livenessProbe": probe("/api/health", "http"),
+        "startupProbe": probe(STARTUP, "http", period=5, failures=60),
+        "readinessProbe": probe(READY, "http", period=5),
+        "livenessProbe": probe(HEALTH, "http"),
     }
 
 
@@ -247,10 +323,15 @@ def opa_container(spec: DeploymentSpec) -> Manifest:
     }
 
 
-def pod_spec(spec: DeploymentSpec, inputs: RenderInputs, name: str, port: int) -> Manifest:
-    """A pod spec: the model container, the optional OPA sidecar, volumes, security."""
-    containers = [model_container(spec, inputs, name, port)]
-    if spec.kubernetes.opa.enabled and serving_policies(inputs.policies):
+def has_sidecar(spec: DeploymentSpec, inputs: RenderInputs) -> bool:
+    """Whether the pods get the OPA sidecar: enabled, and there are policies for it to serve."""
+    return spec.kubernetes.opa.enabled and bool(serving_policies(inputs.policies))
+
+
+def pod_spec(spec: DeploymentSpec, inputs: RenderInputs, name: str, ports: Ports, sidecar: bool = True) -> Manifest:
+    """A pod spec: the model container, the OPA sidecar (when ``sidecar`` and enabled), volumes, security."""
+    containers = [model_container(spec, inputs, name, ports)]
+    if sidecar and has_sidecar(spec, inputs):
         containers.append(opa_container(spec))
     return {
         "automountServiceAccountToken": False,
@@ -260,10 +341,10 @@ def pod_spec(spec: DeploymentSpec, inputs: RenderInputs, name: str, port: int) -
     }
 
 
-def pod_annotations(spec: DeploymentSpec, inputs: RenderInputs) -> dict[str, str]:
+def pod_annotations(spec: DeploymentSpec, inputs: RenderInputs, opa: str | None = None) -> dict[str, str]:
     """What was deployed: package, its digest, the config digest (a change rolls the pods)."""
-    notes = {"modelward.io/config-digest": config_digest(spec, inputs, [IN_IMAGE_PYTHON_PATH])}
-    package = inputs.package_uri or spec.package
+    notes = {"modelward.io/config-digest": config_digest(spec, inputs, [IN_IMAGE_PYTHON_PATH], opa)}
+    package = pod_package(spec, inputs)
     if package:
         notes["modelward.io/package"] = package
     if inputs.package_digest:

@@ -1,16 +1,34 @@
 """Custom resources: a Seldon Core ``SeldonDeployment`` and a KServe ``InferenceService``.
 
 Both run the same model service image as the plain Kubernetes target and come with the same
-Namespace and ConfigMaps. Seldon's executor calls the model on port 9000 with the Seldon protocol
-(``/api/v1.0/predictions``); KServe's custom predictor listens on 8080 and speaks the Open
-Inference (V2) protocol. The KServe predictor carries no OPA sidecar (Knative allows one port per
-revision): there the policy decorator uses the embedded engine on the mounted policies.
+Namespace and ConfigMaps; the container runs ``modelward serve`` on the port its controller talks to.
+
+- **Seldon Core v1** (``protocol: seldon``): the operator reads the model's HTTP port from the
+  container port named ``http`` (9000 by default) and its executor, in the same pod, posts Seldon
+  messages to ``localhost:9000/predict`` and ``/send-feedback`` (the Seldon microservice paths the
+  server answers beside ``/api/v1.0/predictions``); with full health checks it gets
+  ``/api/v1.0/health/status``. Probes given in the pod spec are kept by the operator.
+- **KServe** (custom predictor): Knative routes to the one declared container port, 8080, and the
+  predictor's protocol is its ``PROTOCOL`` variable (``v1``: ``/v1/models/{name}:predict``, ``v2``:
+  ``/v2/models/{name}/infer``; the server answers both). The predictor carries no OPA sidecar:
+  there the policy decorator uses the embedded engine on the mounted policies. Knative accepts no
+  startup probe; readiness and liveness remain.
 """
 
 from __future__ import annotations
 
-from modelward.deploy.common import Manifest, RenderInputs, metadata, pod_annotations, pod_spec, probe
-from modelward.deploy.kubernetes import config_map, namespace, policies_config_map
+from modelward.deploy.common import (
+    HEALTH,
+    READY,
+    Manifest,
+    Ports,
+    RenderInputs,
+    metadata,
+    pod_annotations,
+    pod_spec,
+    probe,
+)
+from modelward.deploy.kubernetes import config_map, namespace, policies_config_map, sidecar_url
 from modelward.deploy.spec import DeploymentSpec
 
 SELDON_PORT = 9000
@@ -19,8 +37,8 @@ SELDON_NODE = "model"
 KSERVE_CONTAINER = "kserve-container"
 
 
-def _supporting(spec: DeploymentSpec, inputs: RenderInputs) -> list[Manifest]:
-    found = [namespace(spec, inputs), config_map(spec, inputs), policies_config_map(spec, inputs)]
+def _supporting(spec: DeploymentSpec, inputs: RenderInputs, opa: str | None) -> list[Manifest]:
+    found = [namespace(spec, inputs), config_map(spec, inputs, opa), policies_config_map(spec, inputs)]
     return [item for item in found if item is not None]
 
 
@@ -35,8 +53,8 @@ def _seldon_hpa(spec: DeploymentSpec) -> Manifest | None:
 
 def seldon_deployment(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
     """A ``machinelearning.seldon.io/v1`` SeldonDeployment with one MODEL node (as in the article)."""
-    component: Manifest = {"metadata": {"annotations": pod_annotations(spec, inputs)},
-                           "spec": pod_spec(spec, inputs, SELDON_NODE, SELDON_PORT)}
+    component: Manifest = {"metadata": {"annotations": pod_annotations(spec, inputs, sidecar_url(spec, inputs))},
+                           "spec": pod_spec(spec, inputs, SELDON_NODE, Ports(SELDON_PORT))}
     hpa = _seldon_hpa(spec)
     if hpa is not None:
         component["hpaSpec"] = hpa
@@ -53,17 +71,18 @@ def seldon_deployment(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
 
 
 def _kserve_container(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
-    container = dict(pod_spec(spec, inputs, KSERVE_CONTAINER, KSERVE_PORT)["containers"][0])
+    container = dict(pod_spec(spec, inputs, KSERVE_CONTAINER, Ports(KSERVE_PORT), sidecar=False)["containers"][0])
     container.pop("startupProbe")  # Knative serving does not accept startup probes
     container["ports"] = [{"containerPort": KSERVE_PORT, "protocol": "TCP"}]
-    container["readinessProbe"] = probe("/api/health/ready", KSERVE_PORT, period=5)
-    container["livenessProbe"] = probe("/api/health", KSERVE_PORT)
+    container["env"] = [*container["env"], {"name": "PROTOCOL", "value": spec.kubernetes.kserve_protocol}]
+    container["readinessProbe"] = probe(READY, KSERVE_PORT, period=5)
+    container["livenessProbe"] = probe(HEALTH, KSERVE_PORT)
     return container
 
 
 def inference_service(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
     """A ``serving.kserve.io/v1beta1`` InferenceService with a custom predictor container."""
-    pod = pod_spec(spec, inputs, KSERVE_CONTAINER, KSERVE_PORT)
+    pod = pod_spec(spec, inputs, KSERVE_CONTAINER, Ports(KSERVE_PORT), sidecar=False)
     predictor: Manifest = {
         "minReplicas": spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas,
         "maxReplicas": spec.autoscaling.max_replicas if spec.autoscaling else spec.replicas,
@@ -85,10 +104,10 @@ def inference_service(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
 def render_seldon(spec: DeploymentSpec, inputs: RenderInputs | None = None) -> list[Manifest]:
     """Namespace, ConfigMaps and the SeldonDeployment."""
     given = inputs or RenderInputs()
-    return [*_supporting(spec, given), seldon_deployment(spec, given)]
+    return [*_supporting(spec, given, sidecar_url(spec, given)), seldon_deployment(spec, given)]
 
 
 def render_kserve(spec: DeploymentSpec, inputs: RenderInputs | None = None) -> list[Manifest]:
-    """Namespace, ConfigMaps and the InferenceService."""
+    """Namespace, ConfigMaps and the InferenceService (policies evaluated in process: no sidecar)."""
     given = inputs or RenderInputs()
-    return [*_supporting(spec, given), inference_service(spec, given)]
+    return [*_supporting(spec, given, None), inference_service(spec, given)]

@@ -14,10 +14,13 @@ from modelward.deploy.common import (
     CONFIG_FILE,
     IN_IMAGE_PYTHON_PATH,
     Manifest,
+    Ports,
     RenderInputs,
     config_map_name,
+    has_sidecar,
     labels,
     metadata,
+    opa_url,
     pod_annotations,
     pod_spec,
     policies_map_name,
@@ -40,9 +43,14 @@ def namespace(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def config_map(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
-    """The service config, mounted into the model container."""
-    document = service_config(spec, [IN_IMAGE_PYTHON_PATH])
+def sidecar_url(spec: DeploymentSpec, inputs: RenderInputs) -> str | None:
+    """The OPA sidecar's URL when the pods get one (the policy decorators then evaluate there)."""
+    return opa_url(spec) if has_sidecar(spec, inputs) else None
+
+
+def config_map(spec: DeploymentSpec, inputs: RenderInputs, opa: str | None = None) -> Manifest:
+    """The service config, mounted into the model container (policies on the sidecar at ``opa``)."""
+    document = service_config(spec, [IN_IMAGE_PYTHON_PATH], opa=opa)
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": metadata(config_map_name(spec), spec, inputs), "data": {CONFIG_FILE: text}}
@@ -59,7 +67,7 @@ def policies_config_map(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest 
 
 def deployment(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
     """The Deployment: pods of the model service (and the OPA sidecar), rolling update."""
-    port = spec.kubernetes.container_port
+    ports = Ports(spec.kubernetes.container_port, spec.kubernetes.grpc_port)
     replicas = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
     return {
         "apiVersion": "apps/v1",
@@ -71,8 +79,9 @@ def deployment(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
             "selector": {"matchLabels": selector(spec)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
-                "metadata": {"labels": labels(spec, inputs), "annotations": pod_annotations(spec, inputs)},
-                "spec": pod_spec(spec, inputs, MODEL_CONTAINER, port),
+                "metadata": {"labels": labels(spec, inputs),
+                             "annotations": pod_annotations(spec, inputs, sidecar_url(spec, inputs))},
+                "spec": pod_spec(spec, inputs, MODEL_CONTAINER, ports),
             },
         },
     }
@@ -81,15 +90,14 @@ def deployment(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
 def service(spec: DeploymentSpec, inputs: RenderInputs) -> Manifest:
     """The Service in front of the pods."""
     k8s = spec.kubernetes
+    ports: list[Manifest] = [{"name": "http", "port": k8s.service_port, "targetPort": "http", "protocol": "TCP"}]
+    if k8s.grpc_port is not None:
+        ports.append({"name": "grpc", "port": k8s.grpc_port, "targetPort": "grpc", "protocol": "TCP"})
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(spec.name, spec, inputs),
-        "spec": {
-            "type": k8s.service_type,
-            "selector": selector(spec),
-            "ports": [{"name": "http", "port": k8s.service_port, "targetPort": "http", "protocol": "TCP"}],
-        },
+        "spec": {"type": k8s.service_type, "selector": selector(spec), "ports": ports},
     }
 
 
@@ -129,7 +137,7 @@ def render_kubernetes(spec: DeploymentSpec, inputs: RenderInputs | None = None) 
     given = inputs or RenderInputs()
     found = [
         namespace(spec, given),
-        config_map(spec, given),
+        config_map(spec, given, sidecar_url(spec, given)),
         policies_config_map(spec, given),
         deployment(spec, given),
         service(spec, given),

@@ -17,7 +17,8 @@ decorators: [{class_path: modelward.policy.PolicyDecorator, configuration: {...}
 policies: policies/                   # folder of .rego files (and *_test.rego tests)
 validation: model_files/validation.jsonl   # default: the package's validation.jsonl
 local: {host: 127.0.0.1, port: 8123}
-kubernetes: {namespace: model-services, image: "modelward:0.1.0", opa: {enabled: true}}
+kubernetes: {namespace: model-services, image: "modelward:0.1.0", opa: {enabled: true},
+             package: s3://models/insurance_charges-0.1.0.zip}   # what pods read (s3:// or in-image path)
 ```
 
 Relative paths are resolved against the deployment file's folder. Every problem is one
@@ -136,7 +137,14 @@ class KubernetesOptions(_Frozen):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     service_port: int = Field(default=80, ge=1, le=65535)
-    container_port: int = Field(default=8000, ge=1, le=65535)
+    container_port: int = Field(default=8000, ge=1, le=65535, description="HTTP port (kubernetes target).")
+    grpc_port: int | None = Field(default=None, ge=1, le=65535,
+                                  description="Also serve Open Inference (V2) gRPC on this port (kubernetes target).")
+    kserve_protocol: Literal["v1", "v2"] = Field(
+        default="v2", description="The KServe predictor's protocol (its PROTOCOL variable): v1 or v2.")
+    package: str | None = Field(
+        default=None, description="Where pods read the package when neither the registered copy nor `package` is "
+                                  "in S3: an s3:// URI or an absolute path inside the image.")
     max_unavailable: int = Field(default=1, ge=0, description="PodDisruptionBudget maxUnavailable.")
     opa: OpaSidecar = Field(default_factory=OpaSidecar)
     secrets: Secrets = Field(default_factory=Secrets)
@@ -145,6 +153,24 @@ class KubernetesOptions(_Frozen):
     @classmethod
     def _namespace(cls, value: str) -> str:
         return _dns_label(value)
+
+    @field_validator("package")
+    @classmethod
+    def _pod_package(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("s3://"):
+            return value
+        if "://" in value or not value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"'{value}' is neither an s3:// URI nor an absolute path inside the image "
+                             "(such as /service/packages/model.zip)")
+        return value
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> KubernetesOptions:
+        if self.opa.enabled and self.opa.port == self.container_port:
+            raise ValueError(f"opa.port {self.opa.port} is already container_port: the pod's containers share ports")
+        if self.grpc_port is not None and self.grpc_port in (self.container_port, self.opa.port):
+            raise ValueError(f"grpc_port {self.grpc_port} is already container_port or opa.port")
+        return self
 
 
 class LocalOptions(_Frozen):

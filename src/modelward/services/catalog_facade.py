@@ -167,6 +167,11 @@ class CatalogFacade:
             return AuditCheck(intact=False, problem=exc.message, seq=exc.details.get("seq"))
         return AuditCheck(intact=True, events=report.events, head=report.head)
 
+    def rollback_target(self, who: Principal, deployment_id: str) -> c.DeploymentView | None:
+        """The deployment a rollback of ``deployment_id`` would restore (None: nothing to roll back to)."""
+        self.require(who, c.Action.READ)
+        return c.rollback_target(self.catalog, deployment_id=deployment_id)
+
     def tokens(self, who: Principal) -> list[c.TokenView]:
         self.require(who, c.Action.ADMIN)
         return c.list_tokens(self.catalog)
@@ -202,6 +207,11 @@ class CatalogFacade:
     def update_deployment(self, who: Principal, deployment_id: str, **changes: Any) -> c.DeploymentView:
         self.require(who, c.Action.DEPLOY)
         return c.update_deployment(self.catalog, deployment_id=deployment_id, actor=who.actor, **changes)
+
+    def rollback(self, who: Principal, deployment_id: str, reason: str = "") -> c.RollbackView:
+        """Roll a running deployment back to the version that ran before it (deployer or admin)."""
+        self.require(who, c.Action.DEPLOY)
+        return c.rollback_deployment(self.catalog, deployment_id=deployment_id, actor=who.actor, reason=reason)
 
     def revoke_token(self, who: Principal, token_id: str) -> c.TokenView:
         self.require(who, c.Action.ADMIN)

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelward.errors import ConfigurationError
+from modelward.graph.config import NodeConfig, RedisStateConfig, SqliteStateConfig, check_structure
 
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -64,11 +65,20 @@ class BatchingConfig(BaseModel):
 
 
 class ModelConfig(BaseModel):
-    """One model served by the service."""
+    """One model served by the service: a class (``class_path``) or an inference graph (``name`` + ``graph``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    class_path: str = Field(description="Import path of the MLModel class.")
+    class_path: str | None = Field(default=None, description="Import path of the MLModel class (not with graph).")
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                             description="The qualified name of a graph endpoint (with graph).")
+    version: str | None = Field(default=None, description="A graph's version; default: a digest of the graph "
+                                "and of its nodes' versions.")
+    graph: NodeConfig | None = Field(default=None, description="The root node of an inference graph (see "
+                                     "docs/graphs.md); instead of class_path.")
+    state: SqliteStateConfig | RedisStateConfig | None = Field(
+        default=None, discriminator="type", description="Where a graph's router state lives: {type: sqlite} "
+        "(default, <data_dir>/graph-state.db) or {type: redis, url: ...}.")
     qualified_name: str | None = Field(
         default=None, description="Older key; if given it must equal the model's own qualified_name."
     )
@@ -97,6 +107,23 @@ class ModelConfig(BaseModel):
         "predict_batch(items) gets up to max_batch_size inputs at once. The model (or a decorator of its "
         "chain) must define predict_batch. Absent: every request is predicted on its own.",
     )
+
+    @model_validator(mode="after")
+    def _class_or_graph(self) -> ModelConfig:
+        if self.graph is None:
+            if self.class_path is None:
+                raise ValueError("class_path is missing: give class_path (a model class), or name and graph "
+                                 "(an inference graph)")
+            extra = [key for key in ("name", "version", "state") if getattr(self, key) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)}: only for a graph endpoint (with graph)")
+            return self
+        if self.class_path is not None:
+            raise ValueError("give class_path or graph, not both")
+        if self.name is None:
+            raise ValueError("a graph endpoint needs a name")
+        check_structure(self.graph)
+        return self
 
 
 class ServiceConfig(BaseModel):
@@ -263,4 +290,6 @@ def _describe(error: Mapping[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required field is missing"
+    if kind == "value_error":
+        return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     return str(error.get("msg", "invalid value"))

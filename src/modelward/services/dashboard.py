@@ -19,8 +19,8 @@ def model_names(config: ServiceConfig) -> list[str]:
     extend_python_path(config.python_path)
     names = []
     for index, model in enumerate(config.models):
-        name = model.qualified_name
-        if name is None:
+        name = model.qualified_name or model.name
+        if name is None and model.class_path is not None:
             name = getattr(import_object(model.class_path, f"models[{index}].class_path"), "qualified_name", None)
         if not isinstance(name, str):
             raise ConfigurationError(f"models[{index}]: give qualified_name (the class '{model.class_path}' only "

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -26,7 +26,7 @@ from modelward.errors import (
     RequestError,
     SchemaValidationError,
 )
-from modelward.model import Feedback, PredictionNotAvailable, receives_feedback
+from modelward.model import PredictionNotAvailable, receives_feedback
 from modelward.model.context import durability_waits, request_id, response_metadata
 from modelward.services.batching import AdaptiveBatcher, BatchObserver
 from modelward.services.config import dotted
@@ -38,6 +38,7 @@ from modelward.services.inference import (
     InferenceRequest,
     InferenceResult,
     RequestObserver,
+    outlier_scores,
 )
 from modelward.services.jsonbody import loads_strict
 from modelward.services.loader import LoadedModel
@@ -281,6 +282,9 @@ class DataPlane:
                 if waits:  # what layers made durable-pending (the payload journal's fsync), before answering
                     await self.durability.run(waits)
             status = "denied" if any(isinstance(o, PredictionNotAvailable) for o in outputs) else "ok"
+            if self.observer is not None and "outlier" in meta:
+                for score in outlier_scores(meta):
+                    self.observer.observe_outlier(endpoint.qualified_name, score)
         except ModelwardError as exc:
             status = type(exc).__name__
             raise
@@ -300,7 +304,7 @@ class DataPlane:
         version = str(endpoint.model.version)
         result: FeedbackResult = await self.threads.run(self._feedback, endpoint, version, request)
         if self.observer is not None:
-            route = request.routing.get("route")
+            route = result.route or request.routing.get("route")
             self.observer.observe_feedback(endpoint.qualified_name, "" if route is None else str(route),
                                            request.reward)
         return result
@@ -308,10 +312,8 @@ class DataPlane:
     def _feedback(self, endpoint: ModelEndpoint, version: str, request: FeedbackRequest) -> FeedbackResult:
         if self.feedback_sink is not None:
             self.feedback_sink.record(request, version)
-        event = Feedback(model=endpoint.qualified_name, version=version, request=request.request,
-                         response=request.response, reward=request.reward, truth=request.truth,
-                         routing=dict(request.routing), request_id=request.request_id,
-                         tags=dict(request.tags), protocol=request.protocol)
+        event = replace(request, model=endpoint.qualified_name, version=version)
+        event, route = resolve_routing(endpoint.model, event)
         delivered: list[str] = []
         for layer in chain(endpoint.model):
             if receives_feedback(layer):
@@ -326,7 +328,7 @@ class DataPlane:
                         f"feedback ({type(exc).__name__}); the service log has the details") from exc
                 delivered.append(type(layer).__name__)
         return FeedbackResult(model=endpoint.qualified_name, version=version,
-                              recorded=self.feedback_sink is not None, delivered_to=delivered)
+                              recorded=self.feedback_sink is not None, delivered_to=delivered, route=route)
 
     # --- parsing -------------------------------------------------------------------------------
 
@@ -388,6 +390,20 @@ def chain(model: Any) -> Iterator[Any]:
     while layer is not None:
         yield layer
         layer = getattr(layer, "__dict__", {}).get("_model")
+
+
+def resolve_routing(model: Any, event: FeedbackRequest) -> tuple[FeedbackRequest, str]:
+    """The feedback with the routes its graph resolved (by request id when it named none), and their label.
+
+    A layer that routes (an ``InferenceGraph``) defines ``resolve_routing(feedback)`` and
+    ``route_label(routing)``; the label is the ``route`` of the feedback metrics.
+    """
+    for layer in chain(model):
+        resolve = getattr(type(layer), "resolve_routing", None)
+        if callable(resolve):
+            routing = resolve(layer, event)
+            return replace(event, routing=routing), str(layer.route_label(routing))
+    return event, ""
 
 
 def endpoint_metadata(endpoint: ModelEndpoint) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from modelward.model import PredictionNotAvailable
+from modelward.model.feedback import Feedback
 
 
 @dataclass(frozen=True)
@@ -58,20 +59,9 @@ class InferenceResult:
         return 200
 
 
-@dataclass(frozen=True)
-class FeedbackRequest:
-    """Feedback on an earlier prediction, from any protocol."""
-
-    model: str
-    version: str | None = None
-    request: Any = None
-    response: Any = None
-    reward: float | None = None
-    truth: Any = None
-    routing: dict[str, Any] = field(default_factory=dict)
-    request_id: str | None = None
-    tags: dict[str, Any] = field(default_factory=dict)
-    protocol: str = "native"
+#: Feedback on an earlier prediction, from any protocol: the same value models and decorators receive
+#: (``modelward.model.feedback.Feedback``); the data plane fills in the served name and version.
+FeedbackRequest = Feedback
 
 
 @dataclass(frozen=True)
@@ -82,6 +72,7 @@ class FeedbackResult:
     version: str
     recorded: bool
     delivered_to: list[str]
+    route: str = ""
 
 
 class RequestObserver(Protocol):
@@ -92,6 +83,17 @@ class RequestObserver(Protocol):
 
     def observe_feedback(self, model: str, route: str, reward: float | None) -> None:
         """One piece of feedback received."""
+
+    def observe_outlier(self, model: str, score: float) -> None:
+        """One input's outlier score (called only when the chain has an outlier step)."""
+
+
+def outlier_scores(meta: dict[str, Any]) -> list[float]:
+    """The scores of the outlier step's verdicts in an answer's metadata (``outlier``: one, or a list)."""
+    found = meta.get("outlier")
+    verdicts = found if isinstance(found, list) else [found]
+    return [float(v["score"]) for v in verdicts
+            if isinstance(v, dict) and isinstance(v.get("score"), int | float) and not isinstance(v["score"], bool)]
 
 
 class FeedbackSink(Protocol):

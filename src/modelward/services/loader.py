@@ -6,9 +6,12 @@ import importlib
 import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from modelward.errors import ConfigurationError, ModelLoadError, ModelwardError
+from modelward.graph.build import build_graph
+from modelward.graph.config import GraphConfig, NodeDecoratorConfig, SqliteStateConfig
 from modelward.metrics.tracing import instrument
 from modelward.model import batches, enable_ml_base_interop, is_model, missing_members, unwrap
 from modelward.model.seldon import SeldonModelAdapter, looks_like_seldon
@@ -60,19 +63,14 @@ def _construct(cls: Any, kwargs: dict[str, Any] | None, where: str) -> Any:
         raise ModelLoadError(f"{where}: {name}.__init__ raised {type(exc).__name__}: {exc}") from exc
 
 
-def build_model(config: ModelConfig, where: str) -> LoadedModel:
-    """Import, construct and decorate one model; the first decorator listed is innermost."""
+def build_model(config: ModelConfig, where: str, data_dir: Path | None = None) -> LoadedModel:
+    """Import, construct and decorate one model (or graph); the first decorator listed is innermost."""
     enable_ml_base_interop()
-    cls = import_object(config.class_path, f"{where}.class_path")
-    model = _construct(cls, config.configuration, where)
-    missing = missing_members(model)
-    if config.kind == "seldon" or (config.kind == "auto" and missing and looks_like_seldon(model)):
-        model = _adapt_seldon(model, config, where)
-        missing = []
-    if missing:
-        raise ConfigurationError(
-            f"{where}.class_path: '{config.class_path}' is not an MLModel (missing: {', '.join(missing)})"
-        )
+    if config.graph is not None:
+        model = _graph(config, where, data_dir)
+    else:
+        model = _component(config.class_path or "", config.configuration, where, config.kind,
+                           config.qualified_name)
     own_name = str(model.qualified_name)
     if config.qualified_name is not None and config.qualified_name != own_name:
         raise ConfigurationError(
@@ -90,12 +88,53 @@ def build_model(config: ModelConfig, where: str) -> LoadedModel:
     return LoadedModel(model=model, config=config)
 
 
-def _adapt_seldon(component: Any, config: ModelConfig, where: str) -> Any:
+def _component(class_path: str, configuration: dict[str, Any] | None, where: str, kind: str = "auto",
+               qualified_name: str | None = None) -> Any:
+    """An ``MLModel`` built from ``class_path`` (a Seldon Python component is adapted)."""
+    cls = import_object(class_path, f"{where}.class_path")
+    model = _construct(cls, configuration, where)
+    missing = missing_members(model)
+    if kind == "seldon" or (kind == "auto" and missing and looks_like_seldon(model)):
+        return _adapt_seldon(model, class_path, qualified_name, where)
+    if missing:
+        raise ConfigurationError(
+            f"{where}.class_path: '{class_path}' is not an MLModel (missing: {', '.join(missing)})")
+    return model
+
+
+class GraphNodeFactory:
+    """Builds a graph's nodes with the same import, construction and decorator rules as served models."""
+
+    def instance(self, class_path: str, configuration: dict[str, Any] | None, where: str) -> Any:
+        return _construct(import_object(class_path, f"{where}.class_path"), configuration, where)
+
+    def model(self, class_path: str, configuration: dict[str, Any] | None, where: str) -> Any:
+        return _component(class_path, configuration, where)
+
+    def decorate(self, model: Any, decorators: list[NodeDecoratorConfig], where: str) -> Any:
+        for index, decorator in enumerate(decorators):
+            model = _decorate(model, decorator.class_path, decorator.configuration, f"{where}.decorators[{index}]")
+        return model
+
+
+def _graph(config: ModelConfig, where: str, data_dir: Path | None) -> Any:
+    if data_dir is None:
+        from modelward.settings import Settings
+
+        data_dir = Settings().data_dir
+    if config.graph is None or config.name is None:
+        raise ConfigurationError(f"{where}: a graph endpoint needs a name and a graph")
+    graph = GraphConfig(name=config.name, version=config.version, root=config.graph,
+                        state=config.state or SqliteStateConfig())
+    return build_graph(graph, GraphNodeFactory(), data_dir, where)
+
+
+def _adapt_seldon(component: Any, class_path: str, qualified_name: str | None, where: str) -> Any:
     if not looks_like_seldon(component):
-        raise ConfigurationError(f"{where}.class_path: '{config.class_path}' is not a Seldon component "
+        raise ConfigurationError(f"{where}.class_path: '{class_path}' is not a Seldon component "
                                  "(it has no predict(X, feature_names))")
     try:
-        return SeldonModelAdapter(component, qualified_name=config.qualified_name)
+        return SeldonModelAdapter(component, qualified_name=qualified_name)
     except Exception as exc:
         raise ModelLoadError(f"{where}: {type(component).__name__}.load/init_metadata raised "
                              f"{type(exc).__name__}: {exc}") from exc
@@ -122,22 +161,26 @@ def extend_python_path(folders: list[str]) -> None:
             sys.path.insert(0, folder)
 
 
-def build_models(config: ServiceConfig, source: str | None = None) -> list[LoadedModel]:
-    """Build every model of the config; errors are prefixed with ``source`` (the config file)."""
+def build_models(config: ServiceConfig, source: str | None = None, *,
+                 data_dir: Path | None = None) -> list[LoadedModel]:
+    """Build every model of the config; errors are prefixed with ``source`` (the config file).
+
+    ``data_dir`` holds embedded state (a graph's SQLite router state); default: the settings' one.
+    """
     try:
-        return _build_all(config)
+        return _build_all(config, data_dir)
     except ModelwardError as exc:
         if source is None:
             raise
         raise type(exc)(f"{source}: {exc.message}", **exc.details) from exc.__cause__
 
 
-def _build_all(config: ServiceConfig) -> list[LoadedModel]:
+def _build_all(config: ServiceConfig, data_dir: Path | None) -> list[LoadedModel]:
     extend_python_path(config.python_path)
     loaded: list[LoadedModel] = []
     seen: dict[str, int] = {}
     for index, model_config in enumerate(config.models):
-        item = build_model(model_config, f"models[{index}]")
+        item = build_model(model_config, f"models[{index}]", data_dir)
         if item.qualified_name in seen:
             raise ConfigurationError(
                 f"models[{index}]: qualified_name '{item.qualified_name}' is already used by "

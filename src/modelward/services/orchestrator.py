@@ -294,7 +294,18 @@ class Orchestrator:
     def rollback(self, name_or_id: str) -> DeployOutcome:
         """Redeploy the version that deployment replaced, through every step."""
         ident, spec = self.rollback_plan(name_or_id)
-        return self.deploy(spec, replaces=ident)
+        return self.roll_back(ident, spec)
+
+    def roll_back(self, ident: str, spec: DeploymentSpec) -> DeployOutcome:
+        """Deploy ``spec`` in place of deployment ``ident``; once it runs, ``ident`` is recorded ``rolled_back``.
+
+        The catalog's rollback status, so that a later rollback (here, in the console or over REST)
+        never restores the version rolled back.
+        """
+        outcome = self.deploy(spec, replaces=ident)
+        if outcome.deployment.status == cat.DeploymentStatus.RUNNING.value:
+            cat.record_rolled_back(self.catalog, deployment_id=ident, by=outcome.deployment.id, actor=self.actor)
+        return outcome
 
     def stop(self, name_or_id: str) -> cat.DeploymentView:
         """Stop a local deployment's server and record it ``stopped`` (one already stopped stays as it is)."""

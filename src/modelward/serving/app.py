@@ -65,7 +65,7 @@ def create_app(
     service = config
     configure_logging(service, source)
     plane = DataPlane(feedback_sink=JournalFeedbackSink(settings.resolved_feedback_log()))
-    loader = _loader(plane, service, source)
+    loader = _loader(plane, service, source, settings.data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,10 +98,10 @@ def create_app(
     return app
 
 
-def _loader(plane: DataPlane, service: ServiceConfig, source: str | None) -> Callable[[], None]:
+def _loader(plane: DataPlane, service: ServiceConfig, source: str | None, data_dir: Path) -> Callable[[], None]:
     def load() -> None:
         try:
-            load_into(plane, lambda: build_models(service, source))
+            load_into(plane, lambda: build_models(service, source, data_dir=data_dir))
         except ModelwardError as exc:
             logger.error("models failed to load: %s", exc.message)
         except Exception:

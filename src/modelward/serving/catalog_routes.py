@@ -1,8 +1,8 @@
 """The catalog REST API under ``/api/catalog/``.
 
 Reads are open unless ``catalog_read_open`` is off; writes need ``Authorization: Bearer <token>``
-whose role allows the action (publisher: register and describe; deployer: deployments and stages;
-admin: everything). Domain errors become 401/403/404/409 through ``serving.errors``; bad input 422.
+whose role allows the action (publisher: register and describe; deployer: deployments, rollbacks and
+stages; admin: everything). Domain errors become 401/403/404/409 through ``serving.errors``; bad input 422.
 """
 
 from __future__ import annotations
@@ -62,6 +62,27 @@ class DeploymentPatch(BaseModel):
     reason: str | None = None
     replicas: int | None = Field(default=None, ge=0, le=c.MAX_REPLICAS)  # as in DeploymentInfo
     endpoint_url: str | None = Field(default=None, max_length=1000)
+
+
+class RollbackBody(BaseModel):
+    """``POST /api/catalog/deployments/{id}/rollback``: why (optional, kept in the records and the audit trail)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=c.MAX_REASON)
+
+
+ROLLBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": c.RollbackView, "description": "Rolled back: `deployment` is the new current deployment (the "
+                                                 "previous version, running), `rolled_back` the one it replaced "
+                                                 "(now `rolled_back`), `restored` the earlier deployment whose "
+                                                 "version and configuration it runs again."},
+    401: {"description": "No bearer token, or one that is unknown or revoked."},
+    403: {"description": "The token's role may not deploy (it needs deployer or admin)."},
+    404: {"description": "No deployment with this id."},
+    409: {"description": "The deployment is not running, is a failed attempt, or has nothing to roll back to."},
+    422: {"description": "A bad body (an unknown field, a reason over 1000 characters)."},
+}
 
 
 def _json(document: Any, status: int = 200) -> Response:
@@ -222,6 +243,14 @@ def _write_routes(api: APIRouter, facade: CatalogFacade, publish: Any, deploy: A
     @api.post("/attempts")
     def attempt(body: c.AttemptInfo, who: Principal = deploy) -> Response:
         return _json(facade.record_attempt(who, body), 201)
+
+    @api.post("/deployments/{deployment_id}/rollback", status_code=201, responses=ROLLBACK_RESPONSES,
+              summary="Roll a running deployment back to the version that ran before it")
+    def rollback(deployment_id: str, body: RollbackBody | None = None, who: Principal = deploy) -> Response:
+        """Record a new running deployment of the previous good version at the same place, mark this one
+        ``rolled_back``, and append both to the audit trail (history is never deleted). The catalog records
+        the rollback; it does not restart servers."""
+        return _json(facade.rollback(who, deployment_id, body.reason if body else ""), 201)
 
     @api.patch("/deployments/{deployment_id}")
     def update(deployment_id: str, body: DeploymentPatch, who: Principal = deploy) -> Response:

@@ -40,6 +40,7 @@ STATUS: tuple[tuple[type[e.ModelwardError], int], ...] = (
     (e.PolicyUnavailable, 503),
     (e.FeedbackUnavailable, 503),
     (e.ServiceOverloaded, 503),
+    (e.GraphStateUnavailable, 503),
     (e.StoreUnavailable, 503),
     (e.ValidationFailed, 422),
     (e.ArtifactError, 422),

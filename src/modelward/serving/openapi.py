@@ -129,8 +129,31 @@ def _service_paths() -> dict[str, Any]:
 
     models = {"get": {"tags": ["models"], "summary": "Metadata and JSON schemas of every model",
                       "responses": {"200": {"description": "OK", "content": _json_content({"type": "object"})}}}}
+    name = [{"name": "qualified_name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    metadata = {"get": {"tags": ["models"], "summary": "One model's metadata and JSON schemas",
+                        "parameters": name, "responses": {
+                            "200": {"description": "OK", "content": _json_content({"type": "object"})},
+                            "404": {"description": "Unknown model", "content": _json_content(_ref("Error"))}}}}
+    feedback_body = {"type": "object", "description": "reward and/or truth, optionally request, response, "
+                     "routing (the prediction's meta), request_id, tags",
+                     "properties": {key: {} for key in ("request", "response", "truth", "routing", "tags")} |
+                     {"reward": {"type": "number"}, "request_id": {"type": "string"}}}
+    feedback = {"post": {"tags": ["models"], "summary": "Feedback on a prediction (recorded, then handed to "
+                         "the model's chain)", "parameters": name,
+                         "requestBody": {"required": True, "content": _json_content(feedback_body)},
+                         "responses": {"200": {"description": "Recorded",
+                                               "content": _json_content({"type": "object"})},
+                                       **{str(code): {"description": "Bad feedback, unknown model or not ready",
+                                                      "content": _json_content(_ref("Error"))}
+                                          for code in (400, 404, 413, 415, 503)}}}}
+    metrics = {"get": {"tags": ["metrics"], "summary": "Prometheus metrics (text exposition format)",
+                       "responses": {"200": {"description": "OK", "content": {
+                           "text/plain": {"schema": {"type": "string"}}}}}}}
     return {
         "/api/models": models,
+        "/api/models/{qualified_name}/metadata": metadata,
+        "/api/models/{qualified_name}/feedback": feedback,
+        "/metrics": metrics,
         "/api/health": get("Is the process alive", "HealthStatus", "health", 503),
         "/api/health/ready": get("Is every model loaded", "ReadinessStatus", "health", 503),
         "/api/health/startup": get("Has startup finished", "StartupStatus", "health", 503),

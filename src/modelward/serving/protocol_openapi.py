@@ -85,6 +85,23 @@ def protocol_paths() -> tuple[dict[str, Any], dict[str, Any]]:
         paths[f"{prefix}/api/v1.0/feedback"] = _post(
             "seldon", "Seldon v1 feedback (recorded, then handed to the model's chain)",
             {**_json(feedback)}, _json(message), message, 400, 404, 415, 503, parameters=parameters)
+    for alias in ("/api/v0.1/predictions", "/predict"):  # Seldon's older and microservice paths
+        paths[alias] = {"post": {**paths["/api/v1.0/predictions"]["post"],
+                                 "summary": "Seldon v1 prediction (alias of /api/v1.0/predictions)"}}
+    for alias in ("/api/v0.1/feedback", "/send-feedback"):
+        paths[alias] = {"post": {**paths["/api/v1.0/feedback"]["post"],
+                                 "summary": "Seldon v1 feedback (alias of /api/v1.0/feedback)"}}
+    described = {"type": "object", "properties": {
+        "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}},
+        "platform": {"type": "string"}, "inputs": {"type": "array", "items": _OBJECT},
+        "outputs": {"type": "array", "items": _OBJECT}}}
+    for path in ("/metadata", "/api/v1.0/metadata"):
+        paths[path] = _get("seldon", "Seldon: the model's metadata (schemas as jsonData)", _json(described), 404, 503)
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    paths["/health/ping"] = _get("seldon", "Seldon: the process answers (pong)", text)
+    for path in ("/health/status", "/api/v1.0/health/status"):
+        paths[path] = _get("seldon", "Seldon: 200 once the models loaded (the executor's health check)",
+                           _json(message), 503)
     kserve_error = {"type": "object", "properties": {"error": {"type": "string"}}}
     instances = {"type": "object", "properties": {"instances": {"type": "array", "items": {}}}}
     paths["/v1/models"] = _get("kserve-v1", "KServe V1: served models",
@@ -104,7 +121,6 @@ def protocol_paths() -> tuple[dict[str, Any], dict[str, Any]]:
         "mlflow", "MLflow scoring", mlflow_in,
         _json({"type": "object", "properties": {"predictions": {"type": "array", "items": {}}}}),
         mlflow_error, 400, 403, 404, 415, 422, 503)
-    text = {"text/plain": {"schema": {"type": "string"}}}
     paths["/ping"] = _get("mlflow", "MLflow: ready", text, 503)
     paths["/health"] = _get("mlflow", "MLflow: ready (alias of /ping)", text, 503)
     paths["/version"] = _get("mlflow", "modelward's version", text)

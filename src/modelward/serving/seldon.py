@@ -15,7 +15,11 @@ are written back as Seldon does: ``{"data": {"names": [...], "ndarray": [...]}, 
 - Errors and policy denials are ``{"status": {"code", "info", "reason", "status": "FAILURE"}}`` with
   the HTTP status (a denial is a 4xx carrying the policy's messages).
 
-Also served: Seldon's microservice aliases ``/predict`` and ``/send-feedback``, form bodies
+Also served: Seldon's microservice aliases ``/predict`` and ``/send-feedback`` (the paths Seldon's
+executor posts to in the model's pod), its health paths ``/health/ping`` (``pong`` while the process
+runs) and ``/health/status`` = ``/api/v1.0/health/status`` (200 once the models loaded, else 503; the
+executor's full health check), ``/metadata`` = ``/api/v1.0/metadata`` (Seldon's model metadata: name,
+versions, platform, and the input and output JSON schemas as ``jsonData``), form bodies
 ``json=<message>`` (as ``curl -d`` sends them), and ``/seldon/{model}/api/v1.0/...`` for a model by name.
 """
 
@@ -38,7 +42,7 @@ from modelward.model.seldon_message import (
     feedback_parts,
     routing_of,
 )
-from modelward.services.dataplane import DataPlane, ModelEndpoint
+from modelward.services.dataplane import DataPlane, ModelEndpoint, endpoint_metadata
 from modelward.services.inference import FeedbackRequest, InferenceRequest, InferenceResult, to_python
 from modelward.services.jsonbody import loads_strict
 from modelward.serving import health
@@ -58,6 +62,8 @@ ACCEPT = ("application/json", "application/x-www-form-urlencoded")
 PREDICT_PATHS = ("/api/v1.0/predictions", "/api/v0.1/predictions", "/predict",
                  "/seldon/{model}/api/v1.0/predictions")
 FEEDBACK_PATHS = ("/api/v1.0/feedback", "/api/v0.1/feedback", "/send-feedback", "/seldon/{model}/api/v1.0/feedback")
+STATUS_PATHS = ("/health/status", "/api/v1.0/health/status")
+METADATA_PATHS = ("/metadata", "/api/v1.0/metadata")
 
 
 def answer(document: dict[str, Any], status: int = 200, puid: str | None = None) -> Response:
@@ -224,8 +230,50 @@ def _tags(meta: dict[str, Any]) -> dict[str, Any]:
     return dict(tags) if isinstance(tags, dict) else {}
 
 
+def health_routes(plane: DataPlane) -> tuple[Any, Any]:
+    """Seldon's ``/health/ping`` and ``/health/status`` endpoints."""
+
+    async def ping(_: Request) -> Response:
+        return Response("pong", media_type="text/plain")
+
+    async def status(_: Request) -> Response:
+        if not plane.status.started:
+            return answer(failure(503, health.startup_reason(plane), "ServiceUnavailable"), 503)
+        return answer({"status": {"code": 200, "info": "ready", "status": "SUCCESS"}})
+
+    return ping, status
+
+
+def seldon_metadata(endpoint: ModelEndpoint) -> dict[str, Any]:
+    """A model's metadata as Seldon's wrapper answers ``/metadata`` (schemas as ``jsonData``)."""
+    described = endpoint_metadata(endpoint)
+    return {"name": endpoint.qualified_name, "versions": [described["version"]], "platform": "modelward",
+            "inputs": [{"messagetype": "jsonData", "schema": described["input_schema"]}],
+            "outputs": [{"messagetype": "jsonData", "schema": described["output_schema"]}]}
+
+
+def metadata_route(plane: DataPlane) -> Any:
+    """The Starlette endpoint of ``GET /api/v1.0/metadata``."""
+
+    async def metadata(request: Request) -> Response:
+        if not plane.status.started:
+            return answer(failure(503, health.startup_reason(plane), "ServiceUnavailable"), 503)
+        try:
+            return answer(seldon_metadata(served_model(request, plane)))
+        except ModelwardError as exc:
+            return error_answer(exc)
+
+    return metadata
+
+
 def add_routes(app: Any, plane: DataPlane, limit: int) -> None:
     """Mount the Seldon v1 routes on the service's router."""
+    for path in METADATA_PATHS:
+        app.router.add_route(path, metadata_route(plane), methods=["GET"], include_in_schema=False)
+    ping, status = health_routes(plane)
+    app.router.add_route("/health/ping", ping, methods=["GET"], include_in_schema=False)
+    for path in STATUS_PATHS:
+        app.router.add_route(path, status, methods=["GET"], include_in_schema=False)
     predictions, feedback = predictions_route(plane, limit), feedback_route(plane, limit)
     for path in PREDICT_PATHS:
         app.router.add_route(path, predictions, methods=["POST"], include_in_schema=False)

@@ -19,12 +19,18 @@ from modelward.serving.app import config_path, create_app
 from modelward.settings import Settings, load_settings
 
 
-def app_factory() -> FastAPI:
-    """Build the app from ``MODELWARD_*`` settings; uvicorn calls this in each worker."""
+def worker_app(build: Callable[[Settings], FastAPI]) -> FastAPI:
+    """In a worker of several: ``build`` the app from ``MODELWARD_*`` settings, its readiness turning
+    503 on SIGTERM before uvicorn's own shutdown (a factory that skips this drains no requests)."""
     settings = load_settings()
-    app = create_app(settings)
+    app = build(settings)
     shutdown.chain_signals(app.state.draining, settings.shutdown_delay)
     return app
+
+
+def app_factory() -> FastAPI:
+    """The service app; uvicorn calls this in each worker."""
+    return worker_app(create_app)
 
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:

@@ -33,6 +33,7 @@ def console_mount(console: Console) -> Mount:
         Route("/deployments", get(pages.deployments), methods=["GET"]),
         Route("/deployments/{ident}", get(pages.deployment), methods=["GET"]),
         Route("/deployments/{ident}/health", get(pages.deployment_health), methods=["GET"]),
+        Route("/deployments/{ident}/rollback", post(pages.rollback), methods=["POST"]),
         Route("/attempts", get(pages.attempts), methods=["GET"]),
         Route("/audit", get(pages.audit), methods=["GET"]),
         Route("/audit/verify", get(pages.audit_verify), methods=["GET"]),

@@ -12,6 +12,7 @@ from modelward import catalog as c
 from modelward.errors import CatalogError
 from modelward.web import graph, health
 from modelward.web.app import Console, Visit, logged_in, logged_out
+from modelward.web.render import segment
 
 PER_PAGE = 20
 PAGE = 50
@@ -136,8 +137,17 @@ def deployment(console: Console, visit: Visit) -> Response:
     view = console.facade.deployment(visit.who, ident)
     registered = console.facade.version(visit.who, view.model, view.version) if view.version_registered else None
     history = console.facade.audit(visit.who, entity=f"deployment:{ident}", limit=PAGE)
-    return console.page(visit, "deployment.html", d=view, v=registered, history=history,
-                        health_url=health.health_url(view.endpoint_url))
+    restores = console.facade.rollback_target(visit.who, ident) if view.version_registered else None
+    return console.page(visit, "deployment.html", d=view, v=registered, history=history, restores=restores,
+                        health_url=health.health_url(view.endpoint_url), rolled_back=visit.arg("rolled_back"),
+                        max_reason=c.MAX_REASON)
+
+
+def rollback(console: Console, visit: Visit) -> Response:
+    """Roll the deployment back; show the new current deployment (which names the one it rolled back)."""
+    ident = visit.path("ident")
+    done = console.facade.rollback(visit.who, ident, visit.form.get("reason", ""))
+    return console.redirect(visit, console.links.deployment(done.deployment.id) + f"?rolled_back={segment(ident)}")
 
 
 def deployment_health(console: Console, visit: Visit) -> Response:

@@ -60,6 +60,9 @@ class Links:
     def deployment(self, ident: str) -> str:
         return f"{self.prefix}/deployments/{segment(ident)}"
 
+    def rollback(self, ident: str) -> str:
+        return self.deployment(ident) + "/rollback"
+
     def health(self, ident: str, fmt: str = "") -> str:
         return self.deployment(ident) + "/health" + (f"?format={fmt}" if fmt else "")
 
