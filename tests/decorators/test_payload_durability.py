@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, child_env, free_port, wait_started, write_config
-from tests.decorators.test_sinks import Broker
+from tests.decorators.kafka_broker import Broker
 
 pytestmark = pytest.mark.integration
 
