@@ -65,7 +65,7 @@ def test_a_graph_version_keeps_its_members(catalog: c.Catalog) -> None:
 
 
 def test_an_unregistered_member_is_refused(catalog: c.Catalog) -> None:
-    with pytest.raises(NotFound, match="no version '9.9.9'"):
+    with pytest.raises(NotFound, match=r"no version '9\.9\.9'"):
         _graph(catalog, (c.GraphMemberRef(node="champion", model="insurance_charges_model", version="9.9.9"),))
 
 
