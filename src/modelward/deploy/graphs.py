@@ -148,6 +148,7 @@ def _add(plan: KServePlan, node: dict[str, Any], router_type: str, steps: list[K
 
 def _step(node: dict[str, Any], plan: KServePlan, path: str) -> KServeStep:
     kind, children = node["type"], node.get("children") or []
+    _expressible(node, path)  # a node is judged before its children: the outermost problem is named
     below = [_step(child, plan, f"{path}.children[{i}]") for i, child in enumerate(children)]
     if kind == "MODEL":
         own = _service(node, plan)
@@ -158,14 +159,29 @@ def _step(node: dict[str, Any], plan: KServePlan, path: str) -> KServeStep:
         return _add(plan, node, "Sequence", [below[0], _then(_service(node, plan))])
     if kind == "ROUTER":
         return _add(plan, node, "Splitter", _split(node, below, path))
-    if kind == "COMBINER":
-        plan.warnings.append(f"{path} (node '{node['name']}'): KServe's Ensemble answers every child's "
-                             f"answer keyed by step name; the {node.get('implementation') or 'custom'} "
-                             "combination is not applied")
-        return _add(plan, node, "Ensemble", below)
+    plan.warnings.append(f"{path} (node '{node['name']}'): KServe's Ensemble answers every child's "
+                         f"answer keyed by step name; the {node.get('implementation') or 'custom'} "
+                         "combination is not applied")
+    return _add(plan, node, "Ensemble", below)
+
+
+def _expressible(node: dict[str, Any], path: str) -> None:
+    kind = node["type"]
     if kind == "OUTLIER_DETECTOR":
         raise _refuse(node, path, "an OUTLIER_DETECTOR (a step that scores, tags or refuses around its child)")
-    raise _refuse(node, path, "a SHADOW (traffic mirrored to a candidate)")
+    if kind == "SHADOW":
+        raise _refuse(node, path, "a SHADOW (traffic mirrored to a candidate)")
+    if kind != "ROUTER":
+        return
+    implementation = node.get("implementation")
+    if implementation in BANDITS:
+        raise _refuse(node, path, f"a {implementation} bandit (its learning needs the feedback KServe does not "
+                                  "route to a router)")
+    if implementation not in FIXED_SPLITS:
+        raise _refuse(node, path, "a custom router class (only a fixed-weight split maps to a Splitter)")
+    sticky = (node.get("configuration") or {}).get("sticky_by")
+    if sticky:
+        raise _refuse(node, path, f"a sticky split (sticky_by: {sticky}): a Splitter draws per request")
 
 
 def _then(step: KServeStep) -> KServeStep:
@@ -173,16 +189,7 @@ def _then(step: KServeStep) -> KServeStep:
 
 
 def _split(node: dict[str, Any], below: list[KServeStep], path: str) -> list[KServeStep]:
-    implementation = node.get("implementation")
-    if implementation in BANDITS:
-        raise _refuse(node, path, f"a {implementation} bandit (its learning needs the feedback KServe does not "
-                                  "route to a router)")
-    if implementation not in FIXED_SPLITS:
-        raise _refuse(node, path, "a custom router class (only a fixed-weight split maps to a Splitter)")
     configuration = node.get("configuration") or {}
-    if configuration.get("sticky_by"):
-        raise _refuse(node, path, f"a sticky split (sticky_by: {configuration['sticky_by']}): a Splitter "
-                                  "draws per request")
     return [KServeStep(s.name, s.service, s.node, w) for s, w in zip(below, percentages(
         configuration.get("weights"), len(below), node, path), strict=True)]
 
