@@ -127,8 +127,13 @@ def render_text(graph: Lineage) -> str:
     lines = ["upstream"]
     lines += [f"  dataset   {d.name}  {d.uri}  {d.digest}" for d in up.datasets] or ["  dataset   (none recorded)"]
     lines.append(f"  code      {up.code_repository or '-'} @ {up.code_commit or '-'}")
-    lines.append(f"  artifact  {up.artifact_uri or '-'}  {up.artifact_digest or '-'}")
-    lines.append(f"  signed by {up.signing_key_id or '(unsigned)'}")
+    if graph.graph is not None:  # a graph's version: its members are the signed artifacts
+        lines.append(f"  graph     {graph.graph.get('name', '-')} ({graph.graph.get('type', '-')} at the root), "
+                     f"configuration {up.artifact_digest or '-'}")
+        lines += [f"  member    node {m.node}: {m.model}@{m.version}" for m in graph.members]
+    else:
+        lines.append(f"  artifact  {up.artifact_uri or '-'}  {up.artifact_digest or '-'}")
+        lines.append(f"  signed by {up.signing_key_id or '(unsigned)'}")
     lines.append(f"{graph.model}@{graph.version}  [{graph.stage}]")
     lines.append("downstream")
     for dep in graph.downstream:
@@ -137,9 +142,6 @@ def render_text(graph: Lineage) -> str:
                      f"{dep.endpoint_url or dep.host_detail or '-'}  {dep.deployed_at:%Y-%m-%d %H:%M}{replaced}")
     if not graph.downstream:
         lines.append("  (not deployed)")
-    if graph.members:
-        lines.append("graph members")
-        lines += [f"  node {m.node}  {m.model}@{m.version}" for m in graph.members]
     for use in graph.graphs:
         lines.append(f"  in graph {use.graph}@{use.version} (node {use.node}): "
                      + (", ".join(f"deployment {d.id} {d.status}" for d in use.deployments) or "not deployed"))
