@@ -86,3 +86,18 @@ def test_a_graph_file_names_its_packages_by_model_node(tmp_path: Path) -> None:
         parse_deployment(document | {"package": "x.zip"})
     with pytest.raises(ConfigurationError, match=r"give model\.class_path or graph, not both"):
         parse_deployment(document | {"model": {"qualified_name": "g", "class_path": "a.B"}})
+
+
+def test_rolling_back_a_graph_serves_its_previous_members_again(world: World) -> None:  # noqa: F811
+    champion = world.package("1.0.0", slope=2.0)
+    first = world.orchestrator.deploy(graph_spec(champion, world.package("2.0.0", slope=3.0)))
+    spec = graph_spec(champion, world.package("3.0.0", slope=5.0))
+    second = world.orchestrator.deploy(spec.model_copy(update={"model": spec.model.model_copy(
+        update={"version": "1.1.0"})}))
+    assert second.deployment.replaced_id == first.deployment.id
+    rolled = world.orchestrator.rollback("toy-graph")
+    assert (rolled.deployment.model, rolled.deployment.version) == ("toy_graph", "1.0.0")
+    url = url_of(world, rolled.deployment.id)
+    answers = {httpx.post(f"{url}/api/models/toy_graph/prediction", json={"x": 1.0}, timeout=10).json()["y"]
+               for _ in range(16)}
+    assert answers <= {3.0, 4.0}  # champion 1.0.0 and challenger 2.0.0, never 3.0.0's 6.0
