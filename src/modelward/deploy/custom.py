@@ -13,6 +13,10 @@ Namespace and ConfigMaps; the container runs ``modelward serve`` on the port its
   ``/v2/models/{name}/infer``; the server answers both). The predictor carries no OPA sidecar:
   there the policy decorator uses the embedded engine on the mounted policies. Knative accepts no
   startup probe; readiness and liveness remain.
+
+An inference graph keeps Seldon's one MODEL node (the container serves the whole graph; the node
+tree is in the ``modelward.io/graph`` annotation); for KServe it becomes one InferenceService per
+MODEL node and an InferenceGraph over them (``modelward.deploy.graphs.kserve_plan``).
 """
 
 from __future__ import annotations
