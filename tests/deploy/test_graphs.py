@@ -175,3 +175,14 @@ def test_names_and_weights() -> None:
     assert percentages([1, 1, 1], 3, {"name": "r"}, "graph") == [34, 33, 33]
     with pytest.raises(ConfigurationError, match="weights must be 2 non-negative numbers"):
         percentages([1], 2, {"name": "r"}, "graph")
+
+
+def test_decorators_around_a_whole_graph_are_refused_for_kserve() -> None:
+    from modelward.deploy import DecoratorRef
+
+    split = {"name": "split", "type": "ROUTER", "implementation": "AB_TEST",
+             "children": [model("champion"), model("challenger")]}
+    spec = spec_with(split, decorators=[DecoratorRef(class_path="modelward.policy.PolicyDecorator")])
+    with pytest.raises(ConfigurationError, match="decorators around the whole graph cannot run in a KServe"):
+        render(spec, "kserve")
+    assert read_back(spec, "kubernetes")  # in one pod they wrap the graph, as locally

@@ -37,6 +37,7 @@ from modelward.deploy.common import (
 from modelward.deploy.graphs import KServePlan, dns_label, kserve_plan
 from modelward.deploy.kubernetes import config_map, namespace, policies_config_map, sidecar_url
 from modelward.deploy.spec import DeploymentSpec
+from modelward.errors import ConfigurationError
 
 SELDON_PORT = 9000
 KSERVE_PORT = 8080
@@ -180,6 +181,10 @@ def kserve_graph(spec: DeploymentSpec, inputs: RenderInputs) -> list[Manifest]:
     ``ConfigurationError`` naming the node when KServe cannot express the graph (see ``kserve_plan``).
     """
     assert spec.graph is not None
+    if spec.decorators:
+        raise ConfigurationError(
+            "decorators: decorators around the whole graph cannot run in a KServe InferenceGraph (no step wraps "
+            "the others); put them on the graph's nodes, or deploy with target kubernetes or seldon")
     plan = kserve_plan(spec.graph)
     found = [namespace(spec, inputs)]
     for node in plan.models:
