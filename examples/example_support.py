@@ -53,9 +53,12 @@ def save_model(pipeline: Any, output: Path, file_format: str) -> Path:
     return output / "model.skops"
 
 
-def arguments(description: str | None, default_output: Path) -> argparse.Namespace:
-    """The training scripts' command line: --output, --format, --package, --key."""
+def arguments(description: str | None, default_output: Path, challenger: bool = False) -> argparse.Namespace:
+    """The training scripts' command line: --output, --format, --package, --key (and --challenger)."""
     parser = argparse.ArgumentParser(description=description)
+    if challenger:
+        parser.add_argument("--challenger", action="store_true",
+                            help="train the challenger (other hyperparameters, the next version)")
     parser.add_argument("--output", type=Path, default=default_output, help="where to write the artifacts")
     parser.add_argument("--format", choices=("skops", "joblib"), default="skops", dest="file_format",
                         help="how the pipeline is saved: skops (default, no pickle) or joblib (a pickle, loaded "

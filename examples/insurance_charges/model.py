@@ -42,3 +42,13 @@ class InsuranceChargesModel(PipelineModel):
         """Many predictions with one call of the pipeline on a table of all the rows (adaptive batching)."""
         charges = self._pipeline.predict(to_rows(items))
         return [InsuranceChargesModelOutput(charges=round(float(value), 2)) for value in charges]
+
+
+class InsuranceChargesChallenger(InsuranceChargesModel):
+    """The challenger: the same model trained with other hyperparameters (``train.py --challenger``).
+
+    Same qualified name, so both are versions of one model in the catalog and the outlier step fitted
+    for it can stand in front of the bandit that chooses between them.
+    """
+
+    version = "0.2.0"

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from modelward import catalog as c
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-TABLES = ("version_datasets", "model_tags", "version_placements", "deployment_attempts", "deployments",
+TABLES = ("graph_members", "version_datasets", "model_tags", "version_placements", "deployment_attempts", "deployments",
           "model_versions", "datasets", "models",
           "audit_events", "audit_head", "api_tokens")
 

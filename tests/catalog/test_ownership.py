@@ -165,7 +165,7 @@ def test_a_revision_0002_catalog_upgrades_with_each_version_owned_as_its_model(e
             f" 'registered', 'alice', {moment} FROM models WHERE qualified_name = 'icm'")
     old.dispose()
     upgraded = c.open_catalog(empty_url, migrate=True)
-    assert c.current_revision(upgraded) == c.head_revision() == "0003"
+    assert c.current_revision(upgraded) == c.head_revision() == "0004"
     view = c.get_version(upgraded, name="icm", version="1.0.0")
     assert (view.owner, view.line_of_business) == ("ann", "claims")
     c.register_version(upgraded, model=model_info("icm", owner="bob", line_of_business="pricing"),

@@ -17,6 +17,7 @@ ConfigMap; it counts its queries, so the test knows the model container asked th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -41,6 +42,9 @@ from tests.conftest import free_port, stop
 pytestmark = pytest.mark.integration
 
 POD = Path(__file__).resolve().parent.parent / "data" / "deploy" / "pod"
+GRAPH_POD = POD.parent / "graph_pod"
+#: the graph pod's nodes: (version, slope) of the package baked into the image for each
+GRAPH_WEIGHTS = {"MODEL_PACKAGE_CHAMPION": ("1.0.0", 3.0), "MODEL_PACKAGE_CHALLENGER": ("2.0.0", 5.0)}
 IMAGE_ROOT = "/service"  # where the Dockerfile puts the model code (and this image its package)
 
 
@@ -148,24 +152,26 @@ def volumes_of(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in pod["volumes"]}
 
 
-def build_image(root: Path, package: str, keyring: Path) -> None:
-    """The image's /service: the model code, and the signed package where kubernetes.package says."""
+def build_image(root: Path, packages: dict[str, tuple[str, str, float]], keyring: Path) -> None:
+    """The image's /service: the model code, and each signed package (``path: (version, slope)``) where
+    kubernetes.package (or kubernetes.packages, for a graph) says."""
     service = root / "pod" / IMAGE_ROOT.lstrip("/")
     service.mkdir(parents=True)
     shutil.copy(POD / "image" / "pod_model.py", service / "pod_model.py")
-    files = root / "model"
-    files.mkdir()
-    (files / "weights.json").write_text('{"slope": 3.0, "intercept": 0.5}', encoding="utf-8")
     keys = artifacts.generate_key(root / "private", key_id="pod-key", keyring=artifacts.Keyring.load(keyring))
-    target = Path(Paths({IMAGE_ROOT: service}).local(package))
-    target.parent.mkdir(parents=True)
-    artifacts.build_package(files, target, qualified_name="toy_model", version="1.0.0",
-                            signer=artifacts.load_signer(keys.private_path))
+    for package, version, slope in packages.values():
+        files = root / "model" / version
+        files.mkdir(parents=True)
+        (files / "weights.json").write_text(f'{{"slope": {slope}, "intercept": 0.5}}', encoding="utf-8")
+        target = Path(Paths({IMAGE_ROOT: service}).local(package))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        artifacts.build_package(files, target, qualified_name="toy_model", version=version,
+                                signer=artifacts.load_signer(keys.private_path))
 
 
-def rendered(target: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+def rendered(target: str, options: dict[str, Any], pod: Path = POD) -> list[dict[str, Any]]:
     """The toy pod's manifests for ``target`` (``options``: changed ``kubernetes`` options), as YAML read back."""
-    spec = load_deployment(POD / "deployment.yaml")
+    spec = load_deployment(pod / "deployment.yaml")
     spec = spec.model_copy(update={"kubernetes": spec.kubernetes.model_copy(update=options)})
     text = to_stream(render(spec, target, RenderInputs(policies=read_policies(spec))))
     return list(yaml.safe_load_all(text))  # what kubectl would read
@@ -179,15 +185,16 @@ def environment(container: dict[str, Any], paths: Paths, ports: dict[int, int]) 
     return {**base, **{item["name"]: substitute(item["value"], paths, ports) for item in container["env"]}}
 
 
-def start(target: str, root: Path, options: dict[str, Any]) -> Pod:
-    manifests = rendered(target, options)
+def start(target: str, root: Path, options: dict[str, Any], pod: Path = POD) -> Pod:
+    manifests = rendered(target, options, pod)
     container, containers = model_container(manifests)
     declared = [p["containerPort"] for c in containers for p in c.get("ports", [])]
     ports = {port: free_port() for port in declared}
     keyring = root / "keyring"
     keyring.mkdir(parents=True)
-    env_package = next(e["value"] for e in container["env"] if e["name"] == "MODEL_PACKAGE")
-    build_image(root, env_package, keyring)
+    weights = {"MODEL_PACKAGE": ("1.0.0", 3.0), **GRAPH_WEIGHTS}
+    build_image(root, {e["name"]: (e["value"], *weights[e["name"]]) for e in container["env"]
+                       if e["name"].startswith("MODEL_PACKAGE")}, keyring)
     paths = fill_mounts(manifests, container, root, ports, keyring)
     sidecar = None
     if len(containers) > 1:
@@ -210,8 +217,8 @@ def start(target: str, root: Path, options: dict[str, Any]) -> Pod:
 def pods(tmp_path: Path) -> Iterator[Callable[..., Pod]]:
     started: list[Pod] = []
 
-    def launch(target: str, **options: Any) -> Pod:
-        pod = start(target, tmp_path / target, options)
+    def launch(target: str, pod_folder: Path = POD, **options: Any) -> Pod:
+        pod = start(target, tmp_path / target, options, pod_folder)
         started.append(pod)
         return pod
 
@@ -314,3 +321,35 @@ def model_ready_over_grpc(address: str) -> bool:
         stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
         answer = stub.ModelReady(inference_pb2.ModelReadyRequest(name="toy_model"), timeout=10)
         return bool(answer.ready)
+
+
+@pytest.mark.parametrize("target", ["kubernetes", "seldon"])
+def test_a_graph_pod_routes_and_learns_from_feedback(pods: Callable[..., Pod], target: str) -> None:
+    """The whole graph in the one rendered container: each answer names its route, feedback reaches the router."""
+    pod = pods(target, GRAPH_POD)
+    assert pass_probes(pod) == {"startupProbe": 200, "readinessProbe": 200, "livenessProbe": 200}
+    expected = {0: 3.0 * 2 + 0.5, 1: 5.0 * 2 + 0.5}  # champion 1.0.0, challenger 2.0.0 (their packages)
+    routes = []
+    for index in range(8):
+        if target == "seldon":  # what Seldon's executor posts to its one MODEL node, then the feedback it relays
+            message = {"data": {"names": ["x"], "ndarray": [[2.0]]}, "meta": {"puid": f"p{index}"}}
+            answer = httpx.post(pod.url + "/predict", json=message, timeout=10)
+            assert answer.status_code == 200, answer.text
+            route = answer.json()["meta"]["routing"]["bandit"]
+            assert answer.json()["data"]["ndarray"] == [[expected[route]]]
+            feedback = {"request": message, "response": answer.json(), "reward": float(route)}
+            fed = httpx.post(pod.url + "/send-feedback", json=feedback, timeout=10)
+        else:
+            answer = httpx.post(pod.url + "/api/models/toy_graph/prediction", json={"x": 2.0}, timeout=10,
+                                headers={"X-Request-ID": f"r{index}"})
+            assert answer.status_code == 200, answer.text
+            route = json.loads(answer.headers["x-modelward-meta"])["routing"]["bandit"]
+            assert answer.json() == {"y": expected[route]}
+            fed = httpx.post(pod.url + "/api/models/toy_graph/feedback", timeout=10,
+                             json={"reward": float(route), "request_id": f"r{index}"})
+        assert fed.status_code == 200, fed.text
+        routes.append(route)
+    metrics = httpx.get(pod.url + "/metrics", timeout=5).text
+    fed_back = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                   if line.startswith("modelward_feedback_total{") and 'model_name="toy_graph"' in line)
+    assert fed_back == len(routes)

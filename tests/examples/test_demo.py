@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,4 +23,15 @@ def test_demo_smoke_run_serves_verified_models_with_policy(tmp_path: Path) -> No
     assert "smoke check: allowed -> 200 {\"charges\":" in output
     assert "smoker over the age of 60" in output
     assert "downstream\n  deployment" in output  # lineage from the data to the running endpoint
-    assert output.count(": stopped") == 2
+    # the inference graph: both packages through every step, routes taken, the bandit's learned state
+    assert "champion: insurance_charges_model@0.1.0 signed by demo-key" in output
+    assert "challenger: insurance_charges_model@0.2.0 signed by demo-key" in output
+    assert "graph insurance_graph@1.0.0 with 2 member versions" in output
+    assert "route: bandit -> " in output and "outlier score: " in output
+    answered = re.search(r"40 predictions: champion answered (\d+), challenger (\d+)", output)
+    assert answered is not None and int(answered[1]) + int(answered[2]) == 40
+    learned = re.findall(r"bandit state: (\w+) +feedback +(\d+)", output)
+    assert [(name, int(n)) for name, n in learned] == [("champion", int(answered[1])),
+                                                       ("challenger", int(answered[2]))]
+    assert "member    node challenger: insurance_charges_model@0.2.0" in output  # the graph's lineage
+    assert output.count(": stopped") == 3

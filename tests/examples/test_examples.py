@@ -95,3 +95,34 @@ def load_skops(path: Path) -> object:
     import skops.io as sio
 
     return sio.load(path, trusted=sio.get_untrusted_types(file=path))
+
+
+def test_the_challenger_is_the_next_version_with_its_own_cases_and_detector(trained: dict[str, Path],
+                                                                           tmp_path: Path) -> None:
+    folder = tmp_path / "challenger"
+    result = subprocess.run([sys.executable, "-m", "insurance_charges.train", "--challenger", "--output", str(folder)],
+                            cwd=EXAMPLES, env=child_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "insurance_charges_model 0.2.0" in result.stdout
+    assert json.loads((folder / "metrics.json").read_text())["r2"] > 0.9
+    cases = "validation.jsonl"
+    champion = [json.loads(line) for line in (trained["insurance_charges"] / cases).read_text().splitlines()]
+    challenger = [json.loads(line) for line in (folder / cases).read_text().splitlines()]
+    assert [c["input"] for c in challenger] == [c["input"] for c in champion]
+    assert [c["output"] for c in challenger] != [c["output"] for c in champion]  # other hyperparameters
+    assert json.loads((folder / "outlier_detector.json").read_text())["model"]["version"] == "0.2.0"
+
+
+def test_the_graph_example_deploys_as_one_pod_and_names_what_kserve_cannot_express() -> None:
+    from modelward.deploy import load_deployment, render
+    from modelward.errors import ConfigurationError
+
+    spec = load_deployment(EXAMPLES / "insurance_charges" / "graph_deployment.yaml")
+    assert spec.graph is not None and spec.graph["type"] == "OUTLIER_DETECTOR"
+    assert spec.graph_nodes() == ["champion", "challenger"]
+    assert spec.graph["children"][0]["implementation"] == "THOMPSON_SAMPLING"
+    for target in ("kubernetes", "seldon"):
+        manifests = render(spec, target)
+        assert sum(m["kind"] in ("Deployment", "SeldonDeployment") for m in manifests) == 1
+    with pytest.raises(ConfigurationError, match="cannot express an OUTLIER_DETECTOR"):
+        render(spec, "kserve")

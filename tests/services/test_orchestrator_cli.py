@@ -203,3 +203,25 @@ def test_the_port_flag_is_named_when_wrong_and_applies_without_a_file(setup: Pat
                  "--package", str(setup / "missing.zip"), "--port", "8123"]) == 1
     err = capsys.readouterr().err  # the flag was taken (it said 'command line: port: unknown key')
     assert f"error: stage failed: package: {setup / 'missing.zip'} does not exist" in err
+
+
+def test_a_graph_deploys_from_the_command_line_with_node_packages(setup: Path, capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    graph = Path(__file__).resolve().parent.parent / "data" / "deploy" / "graph" / "deployment.yaml"
+    document = yaml.safe_load(graph.read_text())
+    document["model"]["python_path"] = [str(TOY)]
+    (setup / "graph.yaml").write_text(yaml.safe_dump(document))
+    toy = str(setup / "toy.zip")
+    bad = main(["deploy", str(setup / "graph.yaml"), "--node-package", "champion"])
+    assert bad == 1 and "--node-package 'champion': write NODE=SOURCE" in capsys.readouterr().err
+    code = main(["deploy", str(setup / "graph.yaml"), "--node-package", f"champion={toy}", "--node-package",
+                 f"challenger={toy}", "--target", "kubernetes", "-o", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "toy_graph@1.0.0 pending" in captured.out
+    manifests = [yaml.safe_load(p.read_text()) for p in sorted((tmp_path / "out").glob("*.yaml"))]
+    [pods] = [m for m in manifests if m["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in pods["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODEL_PACKAGE_CHAMPION"] == "s3://models/toy-1.0.0.zip" and env["MODEL_VERSION_CHALLENGER"] == "1.0.0"
+    assert main(["deploy", "--node-package", f"champion={toy}", "--model", "m", "--class-path", "a.B"]) == 1
+    assert "--node-package needs a deployment file with a graph" in capsys.readouterr().err

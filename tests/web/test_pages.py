@@ -319,3 +319,24 @@ def test_serve_with_the_catalog_mounts_the_console(serve: Callable[..., Server],
         assert client.get("/", follow_redirects=False).headers["location"] == "/docs"  # serve's root is kept
     plain = serve(write_config(tmp_path / "svc2.yaml", SERVICE), env=child_env(MODELWARD_CATALOG_URL=url))
     assert httpx.get(plain.url + "/console/", timeout=10).status_code == 404  # no catalog, no console
+
+
+def test_the_lineage_page_shows_a_graphs_members_and_a_members_graphs(console: Console) -> None:
+    catalog = c.open_catalog(console.catalog_url)
+    try:
+        graph = c.VersionInfo(version="1.0.0", artifact_digest="sha256:graph",
+                              manifest={"graph": {"name": "bandit", "type": "ROUTER"}})
+        c.register_graph(catalog, model=c.ModelInfo(qualified_name="icm_graph"), version=graph, actor="t",
+                         members=(c.GraphMemberRef(node="champion", model=ICM, version="1.1.0"),))
+        dep = c.record_deployment(catalog, info=c.DeploymentInfo(model="icm_graph", version="1.0.0",
+                                                                 target=c.Target.LOCAL), actor="t")
+    finally:
+        catalog.dispose()
+    with httpx.Client(base_url=console.base) as client:
+        page = html.unescape(client.get("/console/lineage/icm_graph/1.0.0").text)
+        assert "Graph: <span class=\"mono\">bandit</span> (ROUTER at the root)" in page
+        link = f'<a href="/console/lineage/{ICM}/1.1.0">{ICM}@1.1.0</a>'
+        assert f'node <span class="mono">champion</span> → {link}' in page
+        member = html.unescape(client.get(f"/console/lineage/{ICM}/1.1.0").text)
+        assert 'Served in graph <a href="/console/lineage/icm_graph/1.0.0">icm_graph@1.0.0</a>' in member
+        assert f'<a href="/console/deployments/{dep.id}">{dep.id[:12]}</a> (running, local/-)' in member

@@ -21,6 +21,7 @@ from modelward.catalog.db import (
     open_from_settings,
     upgrade,
 )
+from modelward.catalog.graphs import GraphMemberRef, register_graph
 from modelward.catalog.inputs import (
     MAX_OFFSET,
     MAX_PAGE,
@@ -37,7 +38,7 @@ from modelward.catalog.inputs import (
     parse_ref,
     to_utc,
 )
-from modelward.catalog.lineage import Lineage, lineage
+from modelward.catalog.lineage import GraphUse, Lineage, lineage
 from modelward.catalog.queries import (
     DeploymentPage,
     ModelDetail,
@@ -90,6 +91,8 @@ __all__ = [
     "DeploymentStatus",
     "DeploymentView",
     "Facets",
+    "GraphMemberRef",
+    "GraphUse",
     "Lineage",
     "ModelDetail",
     "ModelInfo",
@@ -132,6 +135,7 @@ __all__ = [
     "record_deployment",
     "record_failed_attempt",
     "record_rolled_back",
+    "register_graph",
     "register_version",
     "revoke_token",
     "rollback_deployment",

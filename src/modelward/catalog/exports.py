@@ -115,8 +115,19 @@ def _version_entities(version: s.ModelVersion, model: s.Model) -> list[dict[str,
     return [*datasets, package, training]
 
 
-def _atlas_entities(dep: s.Deployment, version: s.ModelVersion, model: s.Model) -> list[dict[str, Any]]:
-    """The deployment's ``model`` process (the article's entity) and the endpoint it serves on."""
+def _members(session: Session, version: s.ModelVersion) -> list[tuple[s.ModelVersion, s.Model]]:
+    """The member versions of a graph's version (none for a plain model version)."""
+    rows = session.scalars(select(s.GraphMember).where(s.GraphMember.graph_version_id == version.id)
+                           .order_by(s.GraphMember.node)).all()
+    return [(row.member, row.member.model) for row in rows]
+
+
+def _atlas_entities(dep: s.Deployment, version: s.ModelVersion, model: s.Model,
+                    members: list[tuple[s.ModelVersion, s.Model]]) -> list[dict[str, Any]]:
+    """The deployment's ``model`` process (the article's entity) and the endpoint it serves on.
+
+    A graph's deployment takes every member version as an input too.
+    """
     host = dep.endpoint_url or dep.host_detail or dep.environment
     values = (utc(dep.deployed_at).strftime("%Y-%m-%d_%H:%M:%SUTC"), dep.target, host, version.artifact_uri,
               model.qualified_name, version.version, model.model_type, model.description, version.owner,
@@ -127,7 +138,8 @@ def _atlas_entities(dep: s.Deployment, version: s.ModelVersion, model: s.Model) 
         "deploy.environment": dep.environment}}
     process = {"typeName": "model", "attributes": {
         "qualifiedName": f"{name}@{host}#{dep.id}".replace(" ", "-"), "name": name, "owner": version.owner,
-        "inputs": [_ref("model_version", _version_name(version, model))],
+        "inputs": [_ref("model_version", _version_name(version, model)),
+                   *(_ref("model_version", _version_name(v, m)) for v, m in members)],
         "outputs": [_ref("model_endpoint", _endpoint_name(dep))],
         **dict(zip(ATLAS_ATTRIBUTES, values, strict=True))}}
     return [endpoint, process]
@@ -145,8 +157,8 @@ def atlas_entities(catalog: Catalog) -> dict[str, Any]:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for version, model in versions:
             _add(found, _version_entities(version, model))
-        for row in _rows(session):
-            _add(found, _atlas_entities(*row))
+        for dep, version, model in _rows(session):
+            _add(found, _atlas_entities(dep, version, model, _members(session, version)))
         return {"entities": list(found.values())}
 
 
@@ -217,12 +229,14 @@ def _registration(version: s.ModelVersion, model: s.Model) -> dict[str, Any]:
                   f"register.{model.qualified_name}", inputs, [_artifact(version, model)])
 
 
-def _deployment(dep: s.Deployment, version: s.ModelVersion, model: s.Model) -> dict[str, Any]:
+def _deployment(dep: s.Deployment, version: s.ModelVersion, model: s.Model,
+                members: list[tuple[s.ModelVersion, s.Model]]) -> dict[str, Any]:
+    """Artifact (and, for a graph, every member's artifact) -> endpoint."""
     kind = "FAIL" if dep.status == "failed" else "START" if dep.status == "pending" else "COMPLETE"
     target = _dataset(*_split(dep.endpoint_url or f"{dep.target}://{dep.environment or 'default'}",
                               f"deployment/{dep.id}"))
-    return _event(kind, f"deploy:{dep.id}", dep.deployed_at, f"deploy.{model.qualified_name}",
-                  [_artifact(version, model)], [target])
+    inputs = [_artifact(version, model), *(_artifact(v, m) for v, m in members)]
+    return _event(kind, f"deploy:{dep.id}", dep.deployed_at, f"deploy.{model.qualified_name}", inputs, [target])
 
 
 def openlineage_events(catalog: Catalog) -> list[dict[str, Any]]:
@@ -231,5 +245,6 @@ def openlineage_events(catalog: Catalog) -> list[dict[str, Any]]:
         versions = session.execute(select(s.ModelVersion, s.Model).join(s.Model)
                                    .order_by(s.ModelVersion.created_at, s.ModelVersion.id))
         found = [_registration(row[0], row[1]) for row in versions]
-        found += [_deployment(*row) for row in _rows(session)]
+        found += [_deployment(dep, version, model, _members(session, version)) for dep, version, model in
+                  _rows(session)]
         return found

@@ -110,6 +110,19 @@ class ModelVersion(Base):
     datasets: Mapped[list[Dataset]] = relationship(secondary="version_datasets", order_by="Dataset.id")
 
 
+class GraphMember(Base):
+    """Lineage edge: a graph's version serves ``member_version_id`` at its MODEL node ``node``."""
+
+    __tablename__ = "graph_members"
+
+    graph_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    node: Mapped[str] = mapped_column(String(100), primary_key=True)
+    member_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+
+    member: Mapped[ModelVersion] = relationship(foreign_keys=[member_version_id])
+
+
 class Deployment(Base):
     """One deployment (or failed attempt) of a model version to a target."""
 

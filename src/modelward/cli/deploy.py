@@ -101,6 +101,9 @@ def _spec(deployment: Path | None, flags: dict[str, Any]) -> DeploymentSpec:
     given = {k: v for k, v in flags.items() if v is not None}
     local = {"port": given.pop("port")} if "port" in given else {}  # in range: typer checked --port
     if deployment is None:
+        if given.get("node_package"):
+            raise ConfigurationError("--node-package needs a deployment file with a graph")
+        given.pop("node_package", None)
         model: dict[str, Any] = {k: given.pop(k) for k in ("qualified_name", "class_path") if k in given}
         if "version" in given:
             model["version"] = given.pop("version")
@@ -110,11 +113,26 @@ def _spec(deployment: Path | None, flags: dict[str, Any]) -> DeploymentSpec:
     if "qualified_name" in given or "class_path" in given:
         raise ConfigurationError("--model/--class-path only apply without a deployment file")
     package = given.pop("package", None)
+    nodes = _node_packages(given.pop("node_package", None) or [])
+    if nodes:
+        given["packages"] = {**spec.packages, **nodes}
     return parse_deployment({**spec.model_dump(mode="json"), **given,
                              "model": {**spec.model.model_dump(mode="json"), **model_changes},
                              "local": {**spec.local.model_dump(mode="json"), **local},
                              **({"package": str(Path(package).resolve()) if "://" not in package else package}
                                 if package else {})}, str(deployment))
+
+
+def _node_packages(items: list[str]) -> dict[str, str]:
+    """``--node-package NODE=SOURCE`` options as ``{node: source}`` (local paths made absolute)."""
+    found = {}
+    for item in items:
+        node, sep, source = item.partition("=")
+        if not sep or not node or not source:
+            raise ConfigurationError(f"--node-package '{item}': write NODE=SOURCE (a MODEL node of the graph and "
+                                     "its package: .zip path, folder, file:// or s3:// URI)")
+        found[node] = source if "://" in source else str(Path(source).resolve())
+    return found
 
 
 def _header(spec: DeploymentSpec) -> None:
@@ -124,6 +142,8 @@ def _header(spec: DeploymentSpec) -> None:
 def deploy(
     deployment: Annotated[Path | None, typer.Argument(help="Deployment file (YAML); or give the flags.")] = None,
     package: Annotated[str | None, typer.Option(help="Package: .zip path, folder, file:// or s3:// URI.")] = None,
+    node_package: Annotated[list[str] | None, typer.Option(
+        "--node-package", help="A graph's package of one MODEL node: NODE=SOURCE (repeat per node).")] = None,
     target: Annotated[str | None, typer.Option(help=f"{' | '.join(TARGETS)}.")] = None,
     environment: Annotated[str | None, typer.Option(help="development | staging | production.")] = None,
     name: Annotated[str | None, typer.Option(help="Deployment name (without a file).")] = None,
@@ -137,7 +157,8 @@ def deploy(
     actor: ActorOpt = None,
 ) -> None:
     """Deploy a signed package: stage, verify, validate, register, serve, record."""
-    spec = _spec(deployment, {"package": package, "target": target, "environment": environment, "name": name,
+    spec = _spec(deployment, {"package": package, "node_package": node_package, "target": target,
+                              "environment": environment, "name": name,
                               "qualified_name": model, "class_path": class_path, "version": version,
                               "port": port})
     _header(spec)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelward.deploy.graphs import node_env, seldon_summary
 from modelward.deploy.spec import Amounts, DeploymentSpec, Resources
 from modelward.errors import ConfigurationError
 
@@ -42,6 +43,10 @@ class RenderInputs(BaseModel):
     package_uri: str | None = Field(default=None, description="The registered package (overrides spec).")
     package_digest: str | None = Field(default=None, description="sha256 of the registered package.")
     model_version: str | None = Field(default=None, description="Version (overrides spec.model.version).")
+    node_packages: dict[str, str] = Field(default_factory=dict,
+                                          description="A graph's registered packages by MODEL node (override spec).")
+    node_digests: dict[str, str] = Field(default_factory=dict, description="sha256 of each node's package.")
+    node_versions: dict[str, str] = Field(default_factory=dict, description="Each MODEL node's model version.")
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,7 @@ def service_config(spec: DeploymentSpec, python_path: list[str], title: str | No
 
     With ``opa`` (the sidecar's URL), every policy decorator evaluates on that OPA server.
     """
-    model: Manifest = {
-        "qualified_name": spec.model.qualified_name,
-        "class_path": spec.model.class_path,
-        "create_endpoint": True,
-    }
+    model: Manifest = _endpoint(spec)
     if spec.model.configuration:
         model["configuration"] = dict(spec.model.configuration)
     if spec.decorators:
@@ -122,6 +123,20 @@ def service_config(spec: DeploymentSpec, python_path: list[str], title: str | No
         "python_path": python_path,
         "models": [model],
     }
+
+
+def _endpoint(spec: DeploymentSpec) -> Manifest:
+    """A model entry's head: ``qualified_name`` + ``class_path``, or a graph's ``name`` + ``graph``."""
+    if spec.graph is None:
+        return {"qualified_name": spec.model.qualified_name, "class_path": spec.model.class_path,
+                "create_endpoint": True}
+    found: Manifest = {"name": spec.model.qualified_name}
+    if spec.model.version:
+        found["version"] = spec.model.version
+    found["graph"] = spec.graph
+    if spec.state:
+        found["state"] = dict(spec.state)
+    return found
 
 
 def digest_of(document: Any) -> str:
@@ -169,14 +184,17 @@ def pod_security() -> Manifest:
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _host_path_refused(spec: DeploymentSpec, package: str) -> ConfigurationError:
+def _host_path_refused(spec: DeploymentSpec, package: str, node: str | None = None) -> ConfigurationError:
     name = PurePosixPath(package.removeprefix("file://")).name or "model.zip"
     what = "a path on this machine" if package.startswith(("/", "file://")) or "://" not in package else \
         f"a '{package.split('://', 1)[0]}://' location"
+    key, where = ("package", "kubernetes.package") if node is None else \
+        (f"packages.{node}", f"kubernetes.packages.{node}")
+    subject = f"model {spec.model.qualified_name}" + (f", node {node}" if node else "")
     return ConfigurationError(
-        f"model {spec.model.qualified_name}: package '{package}' is {what}, which a pod cannot read; give an "
-        f"s3:// URI (package: s3://BUCKET/{name}, or MODELWARD_STORE_URL=s3://... for `modelward deploy`) or a "
-        f"path inside the image (kubernetes.package: /service/packages/{name})")
+        f"{subject}: package '{package}' is {what}, which a pod cannot read; give an "
+        f"s3:// URI ({key}: s3://BUCKET/{name}, or MODELWARD_STORE_URL=s3://... for `modelward deploy`) or a "
+        f"path inside the image ({where}: /service/packages/{name})")
 
 
 def pod_package(spec: DeploymentSpec, inputs: RenderInputs) -> str | None:
@@ -197,6 +215,23 @@ def pod_package(spec: DeploymentSpec, inputs: RenderInputs) -> str | None:
     raise _host_path_refused(spec, package)
 
 
+def pod_node_packages(spec: DeploymentSpec, inputs: RenderInputs) -> dict[str, str]:
+    """A graph's packages as a pod reads them, by MODEL node (each as ``pod_package`` decides)."""
+    found = {}
+    for node in spec.graph_nodes():
+        registered = inputs.node_packages.get(node)
+        if registered is not None and registered.startswith("s3://"):
+            found[node] = registered
+        elif node in spec.kubernetes.packages:
+            found[node] = spec.kubernetes.packages[node]
+        else:
+            package = registered or spec.packages[node]
+            if not package.startswith("s3://"):
+                raise _host_path_refused(spec, package, node)
+            found[node] = package
+    return found
+
+
 def serve_args(ports: Ports) -> list[str]:
     """``modelward serve`` on every interface, on the ports the controller talks to."""
     args = ["serve", "--host", "0.0.0.0", "--port", str(ports.http)]
@@ -215,6 +250,12 @@ def env(spec: DeploymentSpec, inputs: RenderInputs) -> list[Manifest]:
     package = pod_package(spec, inputs)
     if package:
         items.append({"name": "MODEL_PACKAGE", "value": package})
+    for node, location in pod_node_packages(spec, inputs).items():
+        names = node_env(node)
+        items.append({"name": names["package"], "value": location})
+        version = inputs.node_versions.get(node)
+        if version:
+            items.append({"name": names["version"], "value": version})
     if secrets.keyring:
         items.append({"name": "MODELWARD_KEYRING", "value": KEYRING_DIR})
     if secrets.s3_endpoint_url:
@@ -347,6 +388,12 @@ def pod_annotations(spec: DeploymentSpec, inputs: RenderInputs, opa: str | None 
     package = pod_package(spec, inputs)
     if package:
         notes["modelward.io/package"] = package
+    if spec.graph is not None:
+        notes["modelward.io/graph"] = json.dumps(seldon_summary(spec.graph), separators=(",", ":"))
+        members = {node: {"package": location, "digest": inputs.node_digests.get(node, ""),
+                          "version": inputs.node_versions.get(node, "")}
+                   for node, location in pod_node_packages(spec, inputs).items()}
+        notes["modelward.io/graph-packages"] = json.dumps(members, separators=(",", ":"), sort_keys=True)
     if inputs.package_digest:
         notes["modelward.io/package-digest"] = inputs.package_digest
     digest = policy_digest(inputs.policies)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelward.deploy.graphs import model_nodes
 from modelward.errors import ConfigurationError
 
 Target = Literal["local", "kubernetes", "seldon", "kserve"]
@@ -93,9 +94,10 @@ class Autoscaling(_Frozen):
 class ModelRef(_Frozen):
     """The model to deploy: its class, its name and (optionally) its version."""
 
-    qualified_name: str = Field(description="The model's qualified name.")
-    class_path: str = Field(description="Import path of the MLModel class.")
-    version: str | None = Field(default=None, description="Version; taken from the package if absent.")
+    qualified_name: str = Field(description="The model's qualified name (a graph's endpoint name, with graph).")
+    class_path: str | None = Field(default=None, description="Import path of the MLModel class (not with graph).")
+    version: str | None = Field(default=None, description="Version; taken from the package if absent (a graph's: "
+                                "a digest of the graph and its models' versions).")
     configuration: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of __init__.")
     python_path: list[str] = Field(
         default_factory=list, description="Folders (relative to the deployment file) holding the model code."
@@ -145,6 +147,9 @@ class KubernetesOptions(_Frozen):
     package: str | None = Field(
         default=None, description="Where pods read the package when neither the registered copy nor `package` is "
                                   "in S3: an s3:// URI or an absolute path inside the image.")
+    packages: dict[str, str] = Field(
+        default_factory=dict, description="A graph's: MODEL node name → where pods read that node's package "
+                                          "(as `package`).")
     max_unavailable: int = Field(default=1, ge=0, description="PodDisruptionBudget maxUnavailable.")
     opa: OpaSidecar = Field(default_factory=OpaSidecar)
     secrets: Secrets = Field(default_factory=Secrets)
@@ -157,12 +162,12 @@ class KubernetesOptions(_Frozen):
     @field_validator("package")
     @classmethod
     def _pod_package(cls, value: str | None) -> str | None:
-        if value is None or value.startswith("s3://"):
-            return value
-        if "://" in value or not value.startswith("/") or ".." in value.split("/"):
-            raise ValueError(f"'{value}' is neither an s3:// URI nor an absolute path inside the image "
-                             "(such as /service/packages/model.zip)")
-        return value
+        return value if value is None else _pod_location(value)
+
+    @field_validator("packages")
+    @classmethod
+    def _pod_packages(cls, value: dict[str, str]) -> dict[str, str]:
+        return {node: _pod_location(location) for node, location in value.items()}
 
     @model_validator(mode="after")
     def _ports_differ(self) -> KubernetesOptions:
@@ -171,6 +176,15 @@ class KubernetesOptions(_Frozen):
         if self.grpc_port is not None and self.grpc_port in (self.container_port, self.opa.port):
             raise ValueError(f"grpc_port {self.grpc_port} is already container_port or opa.port")
         return self
+
+
+def _pod_location(value: str) -> str:
+    if value.startswith("s3://"):
+        return value
+    if "://" in value or not value.startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"'{value}' is neither an s3:// URI nor an absolute path inside the image "
+                         "(such as /service/packages/model.zip)")
+    return value
 
 
 class LocalOptions(_Frozen):
@@ -197,11 +211,48 @@ class DeploymentSpec(_Frozen):
     validation: str | None = Field(default=None, description="Known cases (JSON lines).")
     local: LocalOptions = Field(default_factory=LocalOptions)
     kubernetes: KubernetesOptions = Field(default_factory=KubernetesOptions)
+    graph: dict[str, Any] | None = Field(
+        default=None, description="An inference graph's root node, as in the service config (docs/graphs.md); "
+                                  "instead of model.class_path.")
+    packages: dict[str, str] = Field(
+        default_factory=dict, description="A graph's packages: MODEL node name → package source (folder, zip, "
+                                          "file:// or s3://); instead of package.")
+    state: dict[str, Any] | None = Field(default=None, description="A graph's router state (as in the service "
+                                                                   "config): {type: sqlite} or {type: redis, url}.")
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return _dns_label(value)
+
+    @model_validator(mode="after")
+    def _model_or_graph(self) -> DeploymentSpec:
+        if self.graph is None:
+            if self.model.class_path is None:
+                raise ValueError("model.class_path is missing: give it (one model), or graph and packages (an "
+                                 "inference graph)")
+            extra = [key for key in ("packages", "state") if getattr(self, key)]
+            if extra or self.kubernetes.packages:
+                raise ValueError(f"{', '.join(extra) or 'kubernetes.packages'}: only for a graph (with graph)")
+            return self
+        if self.model.class_path is not None:
+            raise ValueError("give model.class_path or graph, not both")
+        if self.package is not None:
+            raise ValueError("package: a graph's packages are given per MODEL node, under packages")
+        try:
+            models = model_nodes(self.graph)
+        except ConfigurationError as exc:
+            raise ValueError(exc.message) from None
+        for key, given in (("packages", self.packages), ("kubernetes.packages", self.kubernetes.packages)):
+            unknown = sorted(set(given) - set(models))
+            if unknown:
+                raise ValueError(f"{key}: {', '.join(unknown)} is not a MODEL node of the graph "
+                                 f"(MODEL nodes: {', '.join(models)})")
+        return self
+
+    def graph_nodes(self) -> list[str]:
+        """A graph's MODEL nodes that come from a package (none for one model)."""
+        return [node for node in model_nodes(self.graph) if node in self.packages] if self.graph else []
 
 
 def format_errors(exc: ValidationError) -> str:
@@ -249,6 +300,7 @@ def load_deployment(path: str | Path) -> DeploymentSpec:
     return spec.model_copy(update={
         "model": model,
         "package": _resolve(base, spec.package),
+        "packages": {node: str(_resolve(base, source)) for node, source in spec.packages.items()},
         "policies": _resolve(base, spec.policies),
         "validation": _resolve(base, spec.validation),
     })

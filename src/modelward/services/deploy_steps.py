@@ -61,6 +61,7 @@ class Attempt:
     running: Any = None  # local_target.Running for the local target
     handed_over: Any = None  # the old local_target.Running stopped to free its fixed port for this one
     applied: bool = False  # manifests applied with kubectl
+    members: list[Any] = field(default_factory=list)  # a graph's: deploy_graph.Member per MODEL node
 
     @property
     def model(self) -> str:
@@ -225,7 +226,7 @@ def validate(attempt: Attempt) -> str:
     check_version(model, attempt.version)
     attempt.cases = run_cases(model, cases, where).cases
     attempt.policies = read_policies(attempt.spec)
-    attempt.policy_tests = _policy_tests(attempt)
+    attempt.policy_tests = policy_tests(attempt)
     return f"{attempt.cases} known cases match, {attempt.policy_tests} policy tests pass"
 
 
@@ -276,7 +277,7 @@ def _build_plain_model(attempt: Attempt) -> Any:
     return build_model(config, "model").model
 
 
-def _policy_tests(attempt: Attempt) -> int:
+def policy_tests(attempt: Attempt) -> int:
     if not any(name.endswith("_test.rego") for name in attempt.policies):
         return 0
     from modelward.policy.testing import run_tests
@@ -298,11 +299,12 @@ def render_inputs(attempt: Attempt) -> RenderInputs:
                         package_digest=attempt.digest, model_version=attempt.version)
 
 
-def write_manifests(attempt: Attempt, output: Path | None) -> Path:
+def write_manifests(attempt: Attempt, output: Path | None, inputs: RenderInputs | None = None) -> Path:
     """Render the target's manifests into ``output`` (default: the attempt's ``manifests/``)."""
     folder = output or attempt.folder / "manifests"
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in manifest_files(render(attempt.spec, attempt.spec.target, render_inputs(attempt))).items():
+    given = inputs or render_inputs(attempt)
+    for name, text in manifest_files(render(attempt.spec, attempt.spec.target, given)).items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
 

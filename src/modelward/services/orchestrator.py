@@ -30,6 +30,7 @@ from modelward import artifacts
 from modelward import catalog as cat
 from modelward.deploy import DeploymentSpec
 from modelward.errors import DeployError, ModelwardError, NotFound, TargetError
+from modelward.services import deploy_graph as graph_steps
 from modelward.services import deploy_steps as steps
 from modelward.services.catalog_facade import promote
 from modelward.services.deploy_state import DeploymentState, StepReport
@@ -102,16 +103,18 @@ class Orchestrator:
         finally:
             if attempt.package is not None:
                 attempt.package.close()
+            graph_steps.close(attempt)
             self.state.save_steps(attempt.deployment_id, done)
         assert isinstance(view, cat.DeploymentView)
         return DeployOutcome(deployment=view, steps=tuple(done), manifests=manifests)
 
     def _run(self, attempt: steps.Attempt, done: list[StepReport], *, apply: bool,
              output: Path | None) -> Path | None:
-        self._step(done, "stage", lambda: steps.stage(attempt, self.settings))
-        self._step(done, "verify", lambda: steps.verify(attempt, self.settings, self.keyring))
-        self._step(done, "validate", lambda: steps.validate(attempt))
-        self._step(done, "register", lambda: steps.register(attempt, self.settings, self.catalog))
+        kind: Any = graph_steps if attempt.spec.graph is not None else steps
+        self._step(done, "stage", lambda: kind.stage(attempt, self.settings))
+        self._step(done, "verify", lambda: kind.verify(attempt, self.settings, self.keyring))
+        self._step(done, "validate", lambda: kind.validate(attempt))
+        self._step(done, "register", lambda: kind.register(attempt, self.settings, self.catalog))
         if attempt.spec.target == "local":
             self._step(done, "serve", lambda: self._serve_local(attempt))
             return None
@@ -137,7 +140,9 @@ class Orchestrator:
     def _serve_local(self, attempt: steps.Attempt) -> str:
         config = steps.write_service_config(attempt)
         local = attempt.spec.local
-        env = {**_environment(), **steps.model_env(attempt)}
+        env = {**_environment(), **_model_env(attempt)}
+        if attempt.spec.graph is not None:  # router state where the orchestrator keeps its data (survives redeploys)
+            env.setdefault("MODELWARD_DATA_DIR", str(self.settings.data_dir))
         current = self._running_of(self.state.current(attempt.spec.name))
         if local.port and current is not None and current.port == local.port:
             running = self._swap(attempt, config, env, current)
@@ -167,9 +172,9 @@ class Orchestrator:
 
     def _serve_manifests(self, attempt: steps.Attempt, apply: bool, output: Path | None,
                          holder: list[Path]) -> str:
-        folder = steps.write_manifests(attempt, output)
+        inputs = graph_steps.render_inputs(attempt) if attempt.spec.graph is not None else steps.render_inputs(attempt)
+        folder = steps.write_manifests(attempt, output, inputs)
         holder.append(folder)
-        inputs = steps.render_inputs(attempt)
         from modelward.deploy import config_digest
 
         attempt.config_digest = config_digest(attempt.spec, inputs, [".."])
@@ -200,7 +205,8 @@ class Orchestrator:
         status = cat.DeploymentStatus.RUNNING if live else cat.DeploymentStatus.PENDING
         view = cat.record_deployment(self.catalog, info=self._info(attempt, status, replaces=replaces),
                                      actor=self.actor)
-        self.state.save_spec(attempt.deployment_id, attempt.spec.model_copy(
+        self.state.save_spec(attempt.deployment_id, graph_steps.recorded_spec(attempt) if attempt.spec.graph
+                             is not None else attempt.spec.model_copy(
             update={"package": attempt.registered_uri,
                     "model": attempt.spec.model.model_copy(update={"version": attempt.version})}))
         self.state.journal({"deployment_id": view.id, "model": f"{attempt.model}@{attempt.version}",
@@ -233,6 +239,7 @@ class Orchestrator:
             self.target.stop(attempt.running)
         size = attempt.staged.stat().st_size if attempt.staged is not None and attempt.staged.is_file() else 0
         steps.discard_payload(attempt)
+        graph_steps.discard(attempt)
         if attempt.handed_over is not None:  # the old server gave up its port to this attempt: it serves again
             try:
                 self._restart(attempt.handed_over)
@@ -351,6 +358,11 @@ def live_server(state: DeploymentState, deployment_id: str) -> Running | None:
     return running
 
 
+def _model_env(attempt: steps.Attempt) -> dict[str, str]:
+    """What the served configuration refers to: a model's package, files, version; a graph's per node."""
+    return graph_steps.graph_env(attempt) if attempt.spec.graph is not None else steps.model_env(attempt)
+
+
 def _environment() -> dict[str, str]:
     import os
 
@@ -365,6 +377,8 @@ def _env_of(folder: Path) -> dict[str, str]:
     recorded = folder / "deployment.json"
     if recorded.is_file():
         spec = json.loads(recorded.read_text(encoding="utf-8"))
+        if spec.get("graph") is not None:
+            return graph_steps.env_of_recorded(folder, spec)
         if isinstance(spec.get("package"), str):
             env["MODEL_PACKAGE"] = spec["package"]
         if isinstance(spec.get("model", {}).get("version"), str):
