@@ -18,11 +18,9 @@ trained as ``model.joblib`` when missing, as the serving benchmark does):
    - ``metrics + cache``: plus ``CacheDecorator`` (in-process LRU); the input repeats, so after the
      first request every answer is a hit.
 
-   Every variant predicts with ``execution: thread``. With the default ``auto`` the model switches
-   between the event loop and a worker thread by its recent timings, which on a loaded machine flips
-   from run to run, and on this machine one connection is answered about 2x faster from a worker
-   thread than from the event loop (measured: p50 2.4 ms vs 4.5 to 6.3 ms), which would swamp what the
-   payload log costs (its fsync wait always goes through a worker thread).
+   Every variant predicts with the same ``execution`` (``--execution``; default ``auto``, what
+   ``modelward serve`` ships: the model runs on the event loop while its recent calls take under
+   10 ms, otherwise in a worker thread); ``--execution thread`` measures the thread path alone.
 
    It prints req/s, p50, p99 and server CPU per request (medians over the rounds), the throughput
    ratios, the verdict on the target (metrics + payload log cost at most 5% of the plain throughput)
@@ -84,11 +82,11 @@ def slug(variant: str) -> str:
     return re.sub(r"[^a-z]+", "-", variant).strip("-")
 
 
-def variant_config(folder: Path, variant: str) -> Path:
+def variant_config(folder: Path, variant: str, execution: str) -> Path:
     """The service config of one variant."""
     text = (f"service_title: Observability benchmark\npython_path: [{ROOT / 'examples'}]\nmodels:\n"
             f"  - class_path: insurance_charges.model.InsuranceChargesModel\n"
-            f"    execution: thread\n"  # the same in every variant (see the module docstring)
+            f"    execution: {execution}\n"  # the same in every variant (see the module docstring)
             f"    configuration: {{model_path: {INSURANCE_FILE}}}\n")
     if variant in (LOGGED, LOGGED_INTERVAL):
         name = "interval" if variant == LOGGED_INTERVAL else "default"
@@ -104,7 +102,7 @@ def variant_config(folder: Path, variant: str) -> Path:
     return path
 
 
-def start_variant(folder: Path, variant: str, port: int) -> subprocess.Popen[bytes]:
+def start_variant(folder: Path, variant: str, port: int, execution: str) -> subprocess.Popen[bytes]:
     """One ``modelward serve`` pinned to CPU 1 (this checkout's source)."""
     program = [sys.executable, "-c", NO_METRICS] if variant == "plain" else [str(Path(sys.executable).parent
                                                                                  / "modelward")]
@@ -112,7 +110,7 @@ def start_variant(folder: Path, variant: str, port: int) -> subprocess.Popen[byt
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
     LOGS.mkdir(parents=True, exist_ok=True)
     log = (LOGS / f"observability-{slug(variant)}.log").open("wb")
-    return subprocess.Popen(["taskset", "-c", "1", *program, "serve", str(variant_config(folder, variant)),
+    return subprocess.Popen(["taskset", "-c", "1", *program, "serve", str(variant_config(folder, variant, execution)),
                              "--port", str(port), "--log-level", "warning"],
                             env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
 
@@ -152,7 +150,7 @@ def served(args: argparse.Namespace, folder: Path) -> tuple[list[Scenario], dict
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for variant, port in ports.items():
-            processes[variant] = start_variant(folder, variant, port)
+            processes[variant] = start_variant(folder, variant, port, args.execution)
         urls = {variant: f"http://127.0.0.1:{port}/api/models/{MODEL}/prediction" for variant, port in ports.items()}
         answers = {variant: ready(processes[variant], url) for variant, url in urls.items()}
         if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
@@ -303,12 +301,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--predictions", type=int, default=3000, help="timed in-process predictions per variant")
+    parser.add_argument("--execution", choices=["auto", "thread", "inline"], default="auto",
+                        help="the models' execution setting in every variant (default auto, as shipped)")
     args = parser.parse_args()
     ensure_insurance_model()
     with tempfile.TemporaryDirectory(prefix="modelward-observability-") as folder:
         scenarios, counts = served(args, Path(folder))
     print(f"{machine_notes()}\n{args.rounds} interleaved rounds of {args.seconds} s per variant and concurrency, "
-          f"medians shown\n\n{served_report(scenarios, counts)}\n")
+          f"execution: {args.execution}, medians shown\n\n{served_report(scenarios, counts)}\n")
     with tempfile.TemporaryDirectory() as folder:
         cost(args, INSURANCE_FILE, Path(folder))
     speedup(args, INSURANCE_FILE)
