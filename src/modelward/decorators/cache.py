@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from modelward.decorators.common import canonical
+from modelward.decorators.common import Counters, canonical
 from modelward.errors import ConfigurationError
 from modelward.model import MLModelDecorator, PredictionNotAvailable
 
@@ -137,7 +137,7 @@ class CacheDecorator(MLModelDecorator):
         super().__init__(**config.model_dump(mode="json"))
         self._store: Store = RedisStore(config) if config.backend == "redis" else MemoryStore(
             config.max_entries, config.ttl)
-        self._hits = self._misses = 0
+        self._counts = Counters("hit", "miss")
         self._adapter: TypeAdapter[Any] | None = None
 
     def key(self, data: Any) -> str:
@@ -149,9 +149,9 @@ class CacheDecorator(MLModelDecorator):
         key = self.key(data)
         cached = self._store.get(key)
         if cached is not None:
-            self._hits += 1
+            self._counts.add("hit")
             return self._output().validate_json(cached)
-        self._misses += 1
+        self._counts.add("miss")
         prediction = self.model.predict(data)  # an error propagates and nothing is stored
         if not isinstance(prediction, PredictionNotAvailable):
             self._store.put(key, canonical(prediction))
@@ -171,8 +171,8 @@ class CacheDecorator(MLModelDecorator):
         """Hits and misses as ``modelward_cache_requests_total{model_name, result}``."""
         name, help_text = "modelward_cache_requests", "Prediction cache lookups by result (hit, miss)."
         model = self.model.qualified_name
-        return [(name, help_text, {"model_name": model, "result": "hit"}, float(self._hits)),
-                (name, help_text, {"model_name": model, "result": "miss"}, float(self._misses))]
+        return [(name, help_text, {"model_name": model, "result": result}, float(self._counts[result]))
+                for result in ("hit", "miss")]
 
     def close(self) -> None:
         self._store.close()

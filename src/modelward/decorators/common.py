@@ -1,8 +1,9 @@
-"""What the decorators share: JSON views of pydantic values, canonical JSON and masking."""
+"""What the decorators share: JSON views of pydantic values, canonical JSON, masking and counters."""
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,3 +53,19 @@ def _mask_at(node: Any, key: Any, rest: list[str]) -> None:
         _mask(node[key], rest)
     else:
         node[key] = MASK
+
+
+class Counters:
+    """Named counters that request threads (and background threads) add to under one lock."""
+
+    def __init__(self, *names: str) -> None:
+        self._lock = threading.Lock()
+        self._values = dict.fromkeys(names, 0)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._values[name] += amount
+
+    def __getitem__(self, name: str) -> int:
+        with self._lock:
+            return self._values[name]

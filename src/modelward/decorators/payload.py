@@ -38,7 +38,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelward.decorators.common import as_document, masked
+from modelward.decorators.common import Counters, as_document, masked
 from modelward.decorators.journal import FsyncPolicy, Journal
 from modelward.decorators.sinks import Sink, SinkConfig, check_sink, describe_sink, make_sink
 from modelward.errors import ConfigurationError, JournalFull, ModelwardError, PayloadLogUnavailable
@@ -68,22 +68,6 @@ class PayloadLogConfig(BaseModel):
     ship_interval: float = Field(default=0.2, gt=0, description="Seconds the shipper waits once it has caught up.")
     mask: list[str] = Field(default_factory=list, description="Dotted paths replaced by **** "
                             "(request.x, response.y; * matches any key or item).")
-
-
-class Counters:
-    """Named counters that request threads and the shipper thread add to under one lock."""
-
-    def __init__(self, *names: str) -> None:
-        self._lock = threading.Lock()
-        self._values = dict.fromkeys(names, 0)
-
-    def add(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self._values[name] += amount
-
-    def __getitem__(self, name: str) -> int:
-        with self._lock:
-            return self._values[name]
 
 
 class Shipper:
