@@ -25,11 +25,12 @@ import time
 from collections import OrderedDict
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from modelward.decorators.common import Counters, canonical
 from modelward.errors import ConfigurationError
 from modelward.model import MLModelDecorator, PredictionNotAvailable
+from modelward.model.decorator import parse_options
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +130,7 @@ class CacheDecorator(MLModelDecorator):
     """Answers repeated inputs from the cache; see the module docstring."""
 
     def __init__(self, **options: Any) -> None:
-        try:
-            config = CacheConfig.model_validate(options)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-            raise ConfigurationError(f"CacheDecorator: {problems}") from None
+        config = parse_options(CacheConfig, options, "CacheDecorator")
         super().__init__(**config.model_dump(mode="json"))
         self._store: Store = RedisStore(config) if config.backend == "redis" else MemoryStore(
             config.max_entries, config.ttl)

@@ -36,14 +36,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelward.decorators.common import Counters, as_document, masked
 from modelward.decorators.journal import FsyncPolicy, Journal
 from modelward.decorators.sinks import Sink, SinkConfig, check_sink, describe_sink, make_sink
-from modelward.errors import ConfigurationError, JournalFull, ModelwardError, PayloadLogUnavailable
+from modelward.errors import JournalFull, ModelwardError, PayloadLogUnavailable
 from modelward.model import MLModelDecorator, PredictionNotAvailable
 from modelward.model.context import current_request_id, defer_until_answer, response_metadata
+from modelward.model.decorator import parse_options
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +136,7 @@ class PayloadLogDecorator(MLModelDecorator):
     """Journals every prediction (request, response, ids, version, decision); see the module docstring."""
 
     def __init__(self, **options: Any) -> None:
-        try:
-            config = PayloadLogConfig.model_validate(options)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-            raise ConfigurationError(f"PayloadLogDecorator: {problems}") from None
+        config = parse_options(PayloadLogConfig, options, "PayloadLogDecorator")
         check_sink(config.sink)
         super().__init__(**config.model_dump(mode="json"))
         self._options = config

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, c
 from modelward.errors import ConfigurationError
 from modelward.model import MLModel, MLModelDecorator, PredictionNotAvailable, predict_many
 from modelward.model.context import as_request, response_metadata
+from modelward.model.decorator import parse_options
 from modelward.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -209,13 +210,6 @@ def refusable(output: Any) -> Any:
     return create_model(name, __base__=root, __doc__=f"{name}, or PredictionNotAvailable for an outlier.")
 
 
-def parse_options(cls: type[BaseModel], options: dict[str, Any], who: str) -> Any:
-    """A decorator's configuration validated, or one ``ConfigurationError`` naming every bad key."""
-    try:
-        return cls.model_validate(options)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-        raise ConfigurationError(f"{who}: {problems}") from None
 
 
 class OutlierDetector(MLModelDecorator):

@@ -11,10 +11,11 @@ the *last* one listed is outermost, so a request passes through the list from th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from modelward.errors import ConfigurationError
 from modelward.model.base import MLModel
 from modelward.model.interop import is_model
 
@@ -140,3 +141,19 @@ def unwrap(model: Any) -> Any:
         if inner is None:
             return model
         model = inner
+
+
+Options = TypeVar("Options", bound=BaseModel)
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Every problem of a pydantic validation, as ``dotted.location: message; ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+
+
+def parse_options(cls: type[Options], options: dict[str, Any], who: str) -> Options:
+    """A decorator's configuration validated, or one ``ConfigurationError`` naming every bad key."""
+    try:
+        return cls.model_validate(options)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{who}: {validation_problems(exc)}") from None

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from modelward.catalog.lookup import SqlLookup
 from modelward.errors import ConfigurationError, EnrichmentError, EnrichmentKeyMissing, EnrichmentUnavailable
 from modelward.model import MLModelDecorator
+from modelward.model.decorator import parse_options, validation_problems
 
 
 class RedisLookupConfig(BaseModel):
@@ -99,11 +100,7 @@ class EnrichmentDecorator(MLModelDecorator):
     """Adds looked-up fields to the input; see the module docstring."""
 
     def __init__(self, **options: Any) -> None:
-        try:
-            config = EnrichmentConfig.model_validate(options)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-            raise ConfigurationError(f"EnrichmentDecorator: {problems}") from None
+        config = parse_options(EnrichmentConfig, options, "EnrichmentDecorator")
         super().__init__(**config.model_dump(mode="json", by_alias=True))
         self._options = config
         self._lookup: Lookup = self._make_lookup(config)
@@ -158,9 +155,8 @@ class EnrichmentDecorator(MLModelDecorator):
         try:
             return inner.model_validate(merged)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
             raise EnrichmentError(f"looked-up values for {self._options.key} '{key}' do not fit "
-                                  f"{inner.__name__}: {problems}") from None
+                                  f"{inner.__name__}: {validation_problems(exc)}") from None
 
     def predict(self, data: Any) -> Any:
         return self.model.predict(self.enrich(data))

@@ -44,6 +44,7 @@ class SignedOutlierDetector(OutlierDetector):
     """An ``OutlierDetector`` whose detector file is a member of a verified, signed package."""
 
     config_model = SignedOutlierConfig
+    _config: SignedOutlierConfig
 
     def read_detector(self, config: Any) -> Detector:
         """Verify the package completely, then read and parse the detector member."""
