@@ -151,3 +151,20 @@ def insurance_server(insurance_model: Path, tmp_path: Path, serve: Callable[...,
     server = serve(INSURANCE_POLICY_CONFIG, env=insurance_env(insurance_model, tmp_path / "data"))
     assert wait_started(server.url).status_code == 200, server.output()
     return server
+
+
+@pytest.fixture(scope="session")
+def signed_insurance_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the insurance example trained, packaged and signed by its train script; a keyring trusting the key)."""
+    from modelward.artifacts import Keyring, generate_key
+
+    root = tmp_path_factory.mktemp("signed-insurance")
+    (root / "keyring").mkdir()
+    key = generate_key(root / "private", key_id="demo", keyring=Keyring.load(root / "keyring"))
+    package = root / "insurance_charges-0.1.0.zip"
+    result = subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(root / "files"),
+                             "--package", str(package), "--key", str(key.private_path)],
+                            cwd=ROOT / "examples", env=child_env(), capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    return package, root / "keyring"

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from modelward.artifacts import Keyring, generate_key, open_store
+from modelward.artifacts import open_store
 from tests.conftest import ROOT, Server, child_env, free_port, wait_started
 
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="module")
-def signed_insurance(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Keys generated for the demo, the example trained and packaged+signed by its train script."""
-    root = tmp_path_factory.mktemp("signed")
-    (root / "keyring").mkdir()
-    key = generate_key(root / "private", key_id="demo", keyring=Keyring.load(root / "keyring"))
-    package = root / "insurance_charges-0.1.0.zip"
-    result = subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(root / "files"),
-                             "--package", str(package), "--key", str(key.private_path)],
-                            cwd=EXAMPLES, env=child_env(), capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stderr
+def signed_insurance(signed_insurance_package: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The example's signed package (trained once per session), put into a file store."""
+    package, _ = signed_insurance_package
+    root = package.parent
     store = open_store((root / "store").as_uri())
-    store.put(package, "insurance_charges-0.1.0.zip")
-    return root, root / "store" / "insurance_charges-0.1.0.zip"
+    store.put(package, package.name)
+    return root, root / "store" / package.name
 
 
 def _env(root: Path, package: str, **extra: str) -> dict[str, str]:

@@ -7,8 +7,6 @@ detector); the server verifies the package before reading the model or the detec
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +16,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelward.artifacts import Keyring, generate_key
 from tests.conftest import ROOT, Server, child_env, wait_started, write_config
 
 pytestmark = pytest.mark.integration
@@ -42,20 +39,6 @@ models:
 """
 
 
-@pytest.fixture(scope="module")
-def signed_insurance(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(the signed package the example's train script built, the keyring trusting its key)."""
-    root = tmp_path_factory.mktemp("outlier")
-    (root / "keyring").mkdir()
-    key = generate_key(root / "private", key_id="demo", keyring=Keyring.load(root / "keyring"))
-    package = root / "insurance_charges-0.1.0.zip"
-    result = subprocess.run([sys.executable, "-m", "insurance_charges.train", "--output", str(root / "files"),
-                             "--package", str(package), "--key", str(key.private_path)],
-                            cwd=EXAMPLES, env=child_env(), capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stderr
-    return package, root / "keyring"
-
-
 def meta(answer: httpx.Response) -> Any:
     return json.loads(answer.headers["x-modelward-meta"])["outlier"]
 
@@ -71,10 +54,10 @@ def seldon(url: str, rows: list[dict[str, Any]]) -> httpx.Response:
                       json={"data": {"names": NAMES, "ndarray": [[row[n] for n in NAMES] for row in rows]}})
 
 
-def test_tag_mode_scores_every_input_in_the_metadata_and_the_metrics(signed_insurance: tuple[Path, Path],
+def test_tag_mode_scores_every_input_in_the_metadata_and_the_metrics(signed_insurance_package: tuple[Path, Path],
                                                                       serve: Callable[..., Server],
                                                                       tmp_path: Path) -> None:
-    package, keyring = signed_insurance
+    package, keyring = signed_insurance_package
     config = write_config(tmp_path / "tag.yaml", TAG_CONFIG.format(examples=EXAMPLES, root=ROOT, package=package,
                                                                   keyring=keyring))
     server = serve(config)
@@ -114,9 +97,9 @@ def test_tag_mode_scores_every_input_in_the_metadata_and_the_metrics(signed_insu
     assert metrics[("modelward_outliers_total", (("action", "refused"), *model))] == 0.0
 
 
-def test_refuse_mode_withholds_outliers_with_a_clear_422(signed_insurance: tuple[Path, Path],
+def test_refuse_mode_withholds_outliers_with_a_clear_422(signed_insurance_package: tuple[Path, Path],
                                                          serve: Callable[..., Server]) -> None:
-    package, keyring = signed_insurance
+    package, keyring = signed_insurance_package
     env = child_env(INSURANCE_PACKAGE=str(package), MODELWARD_KEYRING=str(keyring), OUTLIER_MODE="refuse")
     server = serve(EXAMPLES / "insurance_charges" / "rest_config_outlier.yaml", env=env)  # the example's config
     assert wait_started(server.url).status_code == 200, server.output()
