@@ -168,3 +168,21 @@ def signed_insurance_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[
                             check=False)
     assert result.returncode == 0, result.stderr
     return package, root / "keyring"
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the real Redis at 127.0.0.1:6379; its keys are deleted after."""
+    import uuid
+
+    import redis
+
+    name = f"modelward-test:{uuid.uuid4().hex}:"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{name}*"):
+        client.delete(key)
+    client.close()

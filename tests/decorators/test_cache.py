@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -77,13 +75,8 @@ def test_the_version_is_part_of_the_key() -> None:
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"modelward-test:{uuid.uuid4().hex}:"
-    yield name
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    for key in client.scan_iter(f"{name}*"):
-        client.delete(key)
-    client.close()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 @pytest.mark.integration

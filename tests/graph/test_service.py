@@ -250,20 +250,6 @@ def test_a_graph_with_a_mistake_fails_startup_naming_the_node(tmp_path: Path,
             "requires a, b, which EchoInput does not have") in server.output()
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    import uuid
-
-    import redis
-
-    name = f"modelward-test:{uuid.uuid4().hex}:"
-    yield name
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    for key in client.scan_iter(f"{name}*"):
-        client.delete(key)
-    client.close()
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_router_state_is_shared_by_two_servers_and_survives_a_restart(
         backend: str, tmp_path: Path, serve: Callable[..., Server], redis_prefix: str) -> None:

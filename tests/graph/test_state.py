@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
 
 from modelward.errors import GraphStateUnavailable
 from modelward.graph.state import ArmStats, RedisStateStore, SqliteStateStore, StateStore
@@ -19,13 +17,8 @@ REDIS = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"modelward-test:{uuid.uuid4().hex}:"
-    yield name
-    client = redis.Redis.from_url(REDIS)
-    for key in client.scan_iter(f"{name}*"):
-        client.delete(key)
-    client.close()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 def open_sqlite(path: str) -> StateStore:
