@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -78,7 +80,7 @@ def start_server(config: Path | None, workdir: Path, *args: str, env: dict[str, 
     command = [MODELWARD, "serve", *([str(config)] if config else []), "--port", str(port), *args]
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env or child_env(),
-                                   cwd=workdir)
+                                   cwd=workdir, start_new_session=True)  # its workers share its process group
     url = f"http://127.0.0.1:{port}"
     if wait:
         wait_for(url, process)
@@ -97,13 +99,16 @@ def running(config: str, workdir: Path) -> Iterator[Server]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process this test run started, by its PID."""
+    """Stop a process this test run started, by its PID; one that hangs is killed with its process
+    group, its own (``start_new_session``): the workers of ``--workers N``, which a killed
+    supervisor would leave behind."""
     if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
