@@ -93,3 +93,25 @@ def test_concurrent_appenders_share_fsyncs_and_lose_nothing(tmp_path: Path) -> N
     assert sorted(lines) == sorted(b'{"w":%d,"n":%d}' % (w, n) for w in range(4) for n in range(200))
     assert journal._synced == 800  # every record is covered by an fsync that began after it was written
     journal.close()
+
+
+def test_with_fsync_always_records_are_written_by_the_sync_that_covers_them(tmp_path: Path) -> None:
+    """Appends queue; one ``sync`` writes every queued record in order and fsyncs once (no write
+    lands in a page an fsync is flushing); ``close`` writes what no caller waited for."""
+    journal = Journal(tmp_path, fsync="always")
+    numbers = [journal.append(b'{"n":%d}' % n, block=False, timeout=0, sync=False) for n in range(5)]
+    assert journal.read(journal.committed, 100)[0] == []  # queued, not yet in the file
+    assert journal.pending_bytes == 5 * len(b'{"n":0}\n')  # counted against the limit already
+    journal.sync(numbers[2])
+    assert journal.read(journal.committed, 100)[0] == [b'{"n":%d}' % n for n in range(5)]
+    assert journal.group_fsyncs == 1
+    journal.sync(numbers[4])  # covered by the first: no second fsync
+    assert journal.group_fsyncs == 1
+    _, position = journal.read(journal.committed, 100)
+    journal.append(b'{"n":5}', block=False, timeout=0, sync=False)
+    journal.commit(position)  # the shipped records leave; the queued one still counts
+    assert journal.pending_bytes == len(b'{"n":5}\n')
+    journal.close()
+    reopened = Journal(tmp_path, fsync="always")
+    assert reopened.read(reopened.committed, 100)[0] == [b'{"n":5}']
+    reopened.close()

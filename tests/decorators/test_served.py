@@ -48,6 +48,7 @@ def test_cache_and_payload_counters_on_metrics(serve: Callable[..., Server], tmp
     assert found[("modelward_cache_requests_total", (model, ("result", "hit")))] == 2
     assert found[("modelward_cache_requests_total", (model, ("result", "miss")))] == 1
     assert found[("modelward_payload_journaled_total", (model,))] == 3  # cached answers are logged too
+    assert found[("modelward_payload_fsyncs_total", (model,))] == 3  # one at a time: one fsync each
     deadline = time.monotonic() + 10
     while len(sink.read_text().splitlines() if sink.exists() else []) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)

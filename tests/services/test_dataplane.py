@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,11 @@ from modelward.decorators import PayloadLogDecorator
 from modelward.errors import ModelNotFound, PredictionError, RequestError, SchemaValidationError
 from modelward.model import Feedback, MLModelDecorator, PredictionNotAvailable, annotate
 from modelward.model.context import defer_until_answer
-from modelward.services.config import ModelConfig
+from modelward.services.config import BatchingConfig, ModelConfig
 from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into
 from modelward.services.inference import FeedbackRequest, InferenceRequest, InferenceResult, to_python
 from modelward.services.loader import LoadedModel
-from tests.fixtures import EchoInput, EchoModel, RaisingModel
+from tests.fixtures import EchoInput, EchoModel, RaisingModel, SleepyModel
 
 
 class DenyAll(MLModelDecorator):
@@ -219,9 +221,9 @@ def test_fixed_execution_ignores_timings(execution: str, inline: bool) -> None:
 
 
 def test_a_payload_journal_fsync_runs_before_the_answer_and_is_shared(tmp_path: Path) -> None:
-    """The payload log defers its fsync to the data plane, which runs it off the event loop before
-    answering: 32 concurrent requests predicted on the event loop are all on disk when answered,
-    and share fsyncs (predicting and fsyncing on the loop would cost one fsync per request)."""
+    """The payload log defers its fsync to the data plane, which runs it before answering: 32
+    concurrent requests predicted on the event loop are all on disk when answered, and share
+    fsyncs (one fsync per turn of the loop, not one per request)."""
     model = PayloadLogDecorator(journal=str(tmp_path / "journal"), fsync="always",
                                 sink={"type": "jsonl", "path": str(tmp_path / "sink.jsonl")}).set_model(EchoModel())
     journal = model._journal
@@ -276,3 +278,54 @@ def test_deferred_waits_run_before_the_answer_and_their_errors_fail_only_their_r
     assert isinstance(failed, PredictionError) and "the wait for 13 failed" in failed.message
     assert isinstance(first, InferenceResult) and isinstance(third, InferenceResult)
     assert sorted(Deferring.calls) == [1, 2]
+
+
+class WhereWaited(MLModelDecorator):
+    """Registers a wait that notes the thread it ran in (and sleeps ``wait_seconds``)."""
+
+    threads: list[int]
+    wait_seconds = 0.0
+
+    def predict(self, data: Any) -> Any:
+        def wait() -> None:
+            time.sleep(type(self).wait_seconds)
+            type(self).threads.append(threading.get_ident())
+
+        assert defer_until_answer(wait)
+        return self.model.predict(data)
+
+
+def test_durability_waits_run_on_the_loop_only_while_it_has_nothing_else_to_do() -> None:
+    """A wait (the journal's fsync) runs on the event loop when no other request is being predicted
+    and recent waits were short; in a worker thread while another request is predicted in a thread
+    (the loop goes on meanwhile), and once the waits became slow (the disk stalls)."""
+    WhereWaited.threads, WhereWaited.wait_seconds = [], 0.0
+    plane = DataPlane()
+    load_into(plane, lambda: [
+        LoadedModel(model=WhereWaited().set_model(EchoModel()), config=ModelConfig(class_path="x.Y",
+                                                                                  execution="inline")),
+        LoadedModel(model=SleepyModel(), config=ModelConfig(class_path="x.Z", batching=BatchingConfig()))])
+    loop_thread = threading.get_ident()
+    echo = InferenceRequest(model="echo_model", inputs=[{"value": 1}])
+
+    asyncio.run(plane.infer(echo))  # alone: the loop would only wait for a thread
+    assert WhereWaited.threads == [loop_thread] and plane.durability.inline_flushes == 1
+
+    async def beside_a_slow_one() -> None:
+        slow = asyncio.ensure_future(plane.infer(InferenceRequest(model="sleepy_model", inputs=[{"value": 300}])))
+        await asyncio.sleep(0.05)  # the sleepy model is being predicted in its batch thread (300 ms)
+        await plane.infer(echo)
+        assert not slow.done()
+        await slow
+        await plane.infer(echo)
+
+    WhereWaited.threads = []
+    asyncio.run(beside_a_slow_one())
+    assert WhereWaited.threads[0] != loop_thread  # while the sleepy model was predicted
+    assert WhereWaited.threads[1] == loop_thread  # alone again
+
+    WhereWaited.threads, WhereWaited.wait_seconds = [], 0.02  # the disk became slow
+    for _ in range(8):
+        asyncio.run(plane.infer(echo))
+    assert WhereWaited.threads[0] == loop_thread and WhereWaited.threads[-1] != loop_thread
+    assert plane.durability.thread_flushes >= 2

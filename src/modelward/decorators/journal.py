@@ -13,7 +13,6 @@ directory (an exclusive ``flock`` on ``journal.lock``, released by the kernel wh
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -52,7 +51,8 @@ class Journal:
         self._lock = threading.Lock()
         self.space = threading.Condition(self._lock)  # notified when the consumer commits
         self._sync_lock = threading.Lock()  # group commit: one fsync covers every record written before it
-        self._written = self._synced = 0  # records written / known to be on disk (fsync: always)
+        self._written = self._synced = 0  # records appended / known to be on disk (fsync: always)
+        self._queue: list[bytes] = []  # appended, not yet written (fsync: always; written by ``sync``)
         self.group_fsyncs = 0  # fsyncs made by ``sync`` (each covers every record written before it)
         self._lockfile = self._hold(directory)
         try:
@@ -126,9 +126,12 @@ class Journal:
     def append(self, line: bytes, *, block: bool, timeout: float, sync: bool = True) -> int:
         """Append one record (without its newline); refuse or wait while the journal is full.
 
-        With ``fsync: always`` it returns once an fsync that began after the write has finished;
-        concurrent appenders share one fsync (group commit). ``sync=False`` leaves that wait to the
-        caller: ``sync(number)`` with the record's number, which this returns.
+        With ``fsync: always`` the record is queued in memory and ``sync`` writes and fsyncs every
+        queued record at once (group commit): this returns once that is done, or at once with
+        ``sync=False``, leaving the wait to the caller (``sync(number)`` with the number this
+        returns). Writing at sync time, never during an fsync, matters: a write into the page an
+        fsync is flushing waits for the disk. With ``interval`` and ``never`` the record is written
+        to the file (the OS) before this returns.
         """
         record = line + b"\n"
         with self._lock:
@@ -136,41 +139,50 @@ class Journal:
                     lambda: self.pending_bytes + len(record) <= self.max_bytes, timeout)):
                 raise JournalFull(f"payload journal {self.directory} is full ({self.pending_bytes} bytes not yet "
                                   f"shipped, limit {self.max_bytes}); the sink is down or too slow")
-            handle = self._writable(len(record))
-            written = 0
-            while written < len(record):  # a regular file takes it whole; a short write continues
-                written += handle.write(record[written:]) or 0
-            self._file_bytes += len(record)
             self.pending_bytes += len(record)
             self._written += 1
             mine = self._written
-            if self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval:
-                os.fsync(handle.fileno())
-                self._last_sync = time.monotonic()
+            if self.fsync == "always":
+                self._queue.append(record)
+            else:
+                handle = self._write(record)
+                if self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval:
+                    os.fsync(handle.fileno())
+                    self._last_sync = time.monotonic()
         if self.fsync == "always" and sync:
             self.sync(mine)
         return mine
 
     def sync(self, mine: int) -> None:
-        """Return once record ``mine`` is on disk (``fsync: always``; one fsync covers every record
-        written before it began, so concurrent callers share it)."""
+        """Return once record ``mine`` is written and on disk (``fsync: always``).
+
+        One caller at a time writes every queued record and fsyncs once; concurrent callers whose
+        records that covered return without an fsync of their own.
+        """
         if self._synced >= mine:
             return
         with self._sync_lock:
             if self._synced >= mine:
-                return  # another appender's fsync began after this record was written
+                return  # another caller's fsync covered this record
             with self._lock:
-                covered, handle = self._written, self._file
+                queued, self._queue = self._queue, []
+                covered = self._written
+                handle = self._file
+                for record in queued:
+                    handle = self._write(record)
             if handle is not None:
-                try:
-                    os.fsync(handle.fileno())
-                    self.group_fsyncs += 1
-                except ValueError:
-                    pass  # closed by a segment roll, which fsynced it
-                except OSError as exc:
-                    if exc.errno != errno.EBADF:  # EBADF: closed (and fsynced) by a roll meanwhile
-                        raise
-            self._synced = max(self._synced, covered)
+                os.fsync(handle.fileno())
+                self.group_fsyncs += 1
+            self._synced = covered
+
+    def _write(self, record: bytes) -> IO[bytes]:
+        """Write one record to the open segment (rolling it when full); under ``_lock``."""
+        handle = self._writable(len(record))
+        written = 0
+        while written < len(record):  # a regular file takes it whole; a short write continues
+            written += handle.write(record[written:]) or 0
+        self._file_bytes += len(record)
+        return handle
 
     def _writable(self, size: int) -> IO[bytes]:
         if self._file is not None and self._file_bytes + size > self.segment_bytes and self._file_bytes > 0:
@@ -232,10 +244,12 @@ class Journal:
             for number in [n for n in self._segments if n < position.segment]:
                 (self.directory / segment_name(number)).unlink(missing_ok=True)
             self._segments = [n for n in self._segments if n >= position.segment] or [position.segment]
-            self.pending_bytes = self._count_pending()
+            self.pending_bytes = self._count_pending() + sum(map(len, self._queue))
             self.space.notify_all()
 
     def close(self) -> None:
+        if self._queue:  # appended but never synced (no caller waited): write them, they may be shipped
+            self.sync(self._written)
         with self._lock:
             self._close_file()
         self._lockfile.close()

@@ -15,9 +15,9 @@ decorators:                                   # list it last: it is outermost an
 The record (``request``, ``response``, ``request_id``, ``model``, ``version``, ``decision``, ``id``,
 ``time``, and ``routing`` when an inference graph chose a route) is appended to the journal
 *before* the prediction is returned, so a 200 means the record is on disk. With ``fsync: always``
-inside a served request the fsync is left to the service, which runs it off the event loop before it
-answers (``defer_until_answer``): requests predicted meanwhile share that fsync. A background thread
-ships the journal to the sink from the committed offset, retrying with exponential backoff; a
+inside a served request the write and fsync are left to the service, which makes them before it
+answers (``defer_until_answer``): requests that finished meanwhile share them (group commit). A
+background thread ships the journal to the sink from the committed offset, retrying with exponential backoff; a
 restart resumes where the last commit left off. A journal at its limit refuses predictions with
 ``JournalFull`` (503) rather than dropping records; ``health_problems()`` names a failing sink and a
 full journal.
@@ -225,6 +225,8 @@ class PayloadLogDecorator(MLModelDecorator):
              float(self._counts["shipped"])),
             ("modelward_payload_ship_failures", "Failed attempts to ship payload records.", labels,
              float(self._counts["ship_failures"])),
+            ("modelward_payload_fsyncs", "Journal fsyncs before answering (fsync: always; one covers every "
+             "record written before it began).", labels, float(self._journal.group_fsyncs)),
         ]
 
     @property

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 #: ``execution: auto`` predicts on the event loop while the model's recent calls take less than this
 INLINE_LIMIT = 0.010
+#: durability waits (the payload journal's fsync) run on the event loop while they take less than this
+INLINE_WAIT_LIMIT = 0.002
 
 
 def validation_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[dict[str, Any]]:
@@ -85,13 +88,34 @@ def _wait_each(batch: list[tuple[Waits, asyncio.Future[None]]]) -> list[BaseExce
 class DurabilityWaits:
     """Runs the durability waits of the requests answered in one turn of an event loop together.
 
-    One worker-thread call per turn for every request that finished then, not one per request: the
-    first wait's fsync covers the records of all of them, the others return at once, and the GIL
-    changes hands a few times instead of twice per request.
+    The requests that finished in one turn share one call: the first wait's fsync covers the records
+    of all of them and the others return at once (group commit). Where that call runs depends on
+    what else the loop has to do. While no other request of this loop is still being predicted and
+    the recent waits were short (under ``INLINE_WAIT_LIMIT``), it runs on the loop itself: a worker
+    thread would gain nothing (the loop would only wait for it) and its hand-off costs more CPU than
+    the fsync (thread wake-ups, the GIL changing hands, the loop's wake-up). Otherwise, or once the
+    disk is slow, it runs in a worker thread so the loop goes on predicting meanwhile.
     """
 
     def __init__(self) -> None:
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Waits, asyncio.Future[None]]]] = {}
+        self._busy: dict[asyncio.AbstractEventLoop, int] = {}
+        self.recent: float | None = None  # moving average of a flush's seconds
+        self.inline_flushes = self.thread_flushes = 0
+
+    @contextmanager
+    def predicting(self) -> Iterator[None]:
+        """Marks a request of the running loop as being predicted (its waits are not registered yet)."""
+        loop = asyncio.get_running_loop()
+        self._busy[loop] = self._busy.get(loop, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._busy[loop] - 1
+            if left:
+                self._busy[loop] = left
+            else:
+                del self._busy[loop]
 
     async def run(self, waits: Waits) -> None:
         loop = asyncio.get_running_loop()
@@ -105,18 +129,34 @@ class DurabilityWaits:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._pending.pop(loop)
+        if not self._busy.get(loop) and (self.recent is None or self.recent < INLINE_WAIT_LIMIT):
+            self.inline_flushes += 1
+            self._settle(batch, self._timed(batch))
+            return
+        self.thread_flushes += 1
 
         def settle(done: asyncio.Future[list[BaseException | None]]) -> None:
-            outcomes = done.result() if done.exception() is None else [done.exception()] * len(batch)
-            for (_, future), error in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
+            error = done.exception()
+            self._settle(batch, done.result() if error is None else [error] * len(batch))
 
-        loop.run_in_executor(None, _wait_each, batch).add_done_callback(settle)
+        loop.run_in_executor(None, self._timed, batch).add_done_callback(settle)
+
+    def _timed(self, batch: list[tuple[Waits, asyncio.Future[None]]]) -> list[BaseException | None]:
+        started = time.perf_counter()
+        outcomes = _wait_each(batch)
+        seconds = time.perf_counter() - started
+        self.recent = seconds if self.recent is None else 0.8 * self.recent + 0.2 * seconds
+        return outcomes
+
+    @staticmethod
+    def _settle(batch: list[tuple[Waits, asyncio.Future[None]]], outcomes: list[BaseException | None]) -> None:
+        for (_, future), error in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
 
 
 def json_type(value: Any) -> str:
@@ -276,7 +316,8 @@ class DataPlane:
             waits: Waits = []
             waits_token = durability_waits.set(waits)
             try:
-                outputs = await endpoint.scheduler.run(endpoint, items, request.many)
+                with self.durability.predicting():
+                    outputs = await endpoint.scheduler.run(endpoint, items, request.many)
             finally:
                 durability_waits.reset(waits_token)
                 if waits:  # what layers made durable-pending (the payload journal's fsync), before answering
