@@ -23,7 +23,9 @@ trained as ``model.joblib`` when missing, as the serving benchmark does):
    10 ms, otherwise in a worker thread); ``--execution thread`` measures the thread path alone.
 
    It prints req/s, p50, p99 and server CPU per request (medians over the rounds), the throughput
-   ratios, the verdict on the target (metrics + payload log cost at most 5% of the plain throughput)
+   ratios (each round's variant over that round's ``plain``, run seconds apart, then the median and
+   range of those: the machine's speed drifts between rounds by more than the costs measured), the
+   verdict on the target (metrics + payload log cost at most 5% of the plain throughput)
    and the payload log's own counters (every answered request journaled and shipped).
 2. **in process** — the same layers without HTTP, one thread, called in turn (A B C A B C...):
    ``ServingMetrics.observe_request``, the payload log with ``fsync: interval`` and ``always``,
@@ -169,28 +171,43 @@ def served(args: argparse.Namespace, folder: Path) -> tuple[list[Scenario], dict
             process.wait(timeout=30)
 
 
+def paired(scenario: Scenario, variant: str, base: str) -> list[float]:
+    """``variant``'s throughput over ``base``'s in each round (both ran within seconds of each other,
+    so a drift of the machine's speed between rounds cancels out)."""
+    rounds = len(scenario.runs) // len(VARIANTS)
+    ratios = []
+    for number in range(rounds):
+        speed = {run.server: run.requests_per_s for run in scenario.runs[number * len(VARIANTS):
+                                                                        (number + 1) * len(VARIANTS)]}
+        ratios.append(speed[variant] / speed[base])
+    return ratios
+
+
 def served_report(scenarios: list[Scenario], counts: dict[str, float]) -> str:
     lines = []
     verdicts = []
     for scenario in scenarios:
-        plain, metrics = scenario.summary("plain"), scenario.summary("metrics")
+        plain = scenario.summary("plain")
         lines += [f"**insurance model served, {scenario.connections} connection(s)**", "",
-                  "| variant | req/s | p50 ms | p99 ms | CPU us/req | req/s vs plain | p99 vs plain |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| variant | req/s | p50 ms | p99 ms | CPU us/req | req/s vs plain (median of rounds) | "
+                  "rounds' range | p99 vs plain |", "|---|---:|---:|---:|---:|---:|---|---:|"]
+        ratio = {}
         for variant in VARIANTS:
             s = scenario.summary(variant)
+            ratios = paired(scenario, variant, "plain")
+            ratio[variant] = statistics.median(ratios)
             lines.append(f"| {variant} | {s.requests_per_s:.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.cpu_us:.0f} | "
-                         f"{s.requests_per_s / plain.requests_per_s:.3f} | {s.p99_ms / plain.p99_ms:.2f}x |")
+                         f"{ratio[variant]:.3f} | {min(ratios):.3f} to {max(ratios):.3f} | "
+                         f"{s.p99_ms / plain.p99_ms:.2f}x |")
         lines.append("")
-        logged, interval = scenario.summary(LOGGED), scenario.summary(LOGGED_INTERVAL)
-        cached = scenario.summary("metrics + cache")
-        cost = 1 - logged.requests_per_s / plain.requests_per_s
+        logged = scenario.summary(LOGGED)
+        cost = 1 - ratio[LOGGED]
+        cached = statistics.median(paired(scenario, "metrics + cache", "metrics"))
         verdicts.append(f"c={scenario.connections}: metrics + payload log (default fsync: always) cost {cost:.1%} of "
                         f"the plain throughput (target <= {TARGET:.0%}: {'met' if cost <= TARGET else 'NOT met'}), "
                         f"CPU per request +{logged.cpu_us / plain.cpu_us - 1:.1%}; with fsync: interval "
-                        f"{1 - interval.requests_per_s / plain.requests_per_s:.1%}; metrics alone "
-                        f"{1 - metrics.requests_per_s / plain.requests_per_s:.1%}; the cache answers a repeated "
-                        f"input {cached.requests_per_s / metrics.requests_per_s:.2f}x as fast as no cache")
+                        f"{1 - ratio[LOGGED_INTERVAL]:.1%}; metrics alone {1 - ratio['metrics']:.1%}; the cache "
+                        f"answers a repeated input {cached:.2f}x as fast as no cache")
     journaled, shipped, refused, failed = (counts.get(name, 0.0) for name in
                                            ("journaled", "shipped", "refused", "ship_failures"))
     verdicts.append(f"payload log (fsync always): {journaled:.0f} records journaled, {shipped:.0f} shipped to the "
@@ -298,8 +315,8 @@ def speedup(args: argparse.Namespace, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run (default 5)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--seconds", type=int, default=3, help="length of one wrk run (default 3)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
     parser.add_argument("--predictions", type=int, default=3000, help="timed in-process predictions per variant")
     parser.add_argument("--execution", choices=["auto", "thread", "inline"], default="auto",
                         help="the models' execution setting in every variant (default auto, as shipped)")
@@ -308,7 +325,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="modelward-observability-") as folder:
         scenarios, counts = served(args, Path(folder))
     print(f"{machine_notes()}\n{args.rounds} interleaved rounds of {args.seconds} s per variant and concurrency, "
-          f"execution: {args.execution}, medians shown\n\n{served_report(scenarios, counts)}\n")
+          f"execution: {args.execution}; figures are medians over the rounds, ratios medians of each round's "
+          f"ratio\n\n{served_report(scenarios, counts)}\n")
     with tempfile.TemporaryDirectory() as folder:
         cost(args, INSURANCE_FILE, Path(folder))
     speedup(args, INSURANCE_FILE)
