@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,18 @@ def test_with_fsync_always_records_are_written_by_the_sync_that_covers_them(tmp_
     reopened = Journal(tmp_path, fsync="always")
     assert reopened.read(reopened.committed, 100)[0] == [b'{"n":5}']
     reopened.close()
+
+
+def test_with_fsync_interval_the_consumer_syncs_when_the_interval_has_passed(tmp_path: Path) -> None:
+    """``append`` never waits for the disk; ``sync_due`` (the shipper's thread) fsyncs once the
+    interval has passed, covering every record appended before it."""
+    journal = Journal(tmp_path, fsync="interval", fsync_interval=0.2)
+    for n in range(3):
+        journal.append(b'{"n":%d}' % n, block=False, timeout=0)
+    assert journal.read(journal.committed, 10)[0] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']  # in the file
+    journal.sync_due()
+    assert journal._synced == 0  # not due yet
+    time.sleep(0.25)
+    journal.sync_due()
+    assert journal._synced == 3
+    journal.close()

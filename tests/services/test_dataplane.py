@@ -15,7 +15,7 @@ from modelward.errors import ModelNotFound, PredictionError, RequestError, Schem
 from modelward.model import Feedback, MLModelDecorator, PredictionNotAvailable, annotate
 from modelward.model.context import defer_until_answer
 from modelward.services.config import BatchingConfig, ModelConfig
-from modelward.services.dataplane import DataPlane, ModelEndpoint, load_into
+from modelward.services.dataplane import GROUP_COMMIT_WINDOW, DataPlane, ModelEndpoint, load_into
 from modelward.services.inference import FeedbackRequest, InferenceRequest, InferenceResult, to_python
 from modelward.services.loader import LoadedModel
 from tests.fixtures import EchoInput, EchoModel, RaisingModel, SleepyModel
@@ -329,3 +329,49 @@ def test_durability_waits_run_on_the_loop_only_while_it_has_nothing_else_to_do()
         asyncio.run(plane.infer(echo))
     assert WhereWaited.threads[0] == loop_thread and WhereWaited.threads[-1] != loop_thread
     assert plane.durability.thread_flushes >= 2
+
+
+class BusyModel(EchoModel):
+    """A model that computes for 0.8 ms and waits for 2.4 ms per prediction: CPU-bound enough for the
+    thread hand-off to run its calls one at a time, in order, and releasing the GIL most of the time,
+    so each answer reaches the event loop as soon as it is predicted."""
+
+    qualified_name = "busy_model"
+
+    def predict(self, data: Any) -> Any:
+        until = time.thread_time() + 0.0008
+        while time.thread_time() < until:
+            pass
+        time.sleep(0.0024)
+        return super().predict(data)
+
+
+def test_requests_predicted_in_a_thread_share_fsyncs_within_the_group_commit_window(tmp_path: Path) -> None:
+    """A CPU-bound model in a worker thread finishes one request at a time (here every 3 ms, slower
+    than an fsync): finished requests wait, up to the window, for the records of those still being
+    predicted, so eight requests share a few fsyncs instead of paying one each; every answer is on
+    disk when it is given."""
+    model = PayloadLogDecorator(journal=str(tmp_path / "journal"), fsync="always",
+                                sink={"type": "jsonl", "path": str(tmp_path / "sink.jsonl")}).set_model(BusyModel())
+    journal = model._journal
+    plane = DataPlane()
+    load_into(plane, lambda: [LoadedModel(model=model, config=ModelConfig(class_path="x.Y", execution="thread"))])
+    synced_when_answered: list[int] = []
+
+    async def one() -> None:
+        await plane.infer(InferenceRequest(model="busy_model", inputs=[{"value": 3}]))
+        synced_when_answered.append(journal._synced)
+
+    async def many() -> None:
+        await asyncio.gather(*(one() for _ in range(8)))
+
+    started = time.perf_counter()
+    asyncio.run(many())
+    elapsed = time.perf_counter() - started
+    assert sorted(synced_when_answered) == synced_when_answered and len(synced_when_answered) == 8
+    assert all(synced >= rank + 1 for rank, synced in enumerate(synced_when_answered))
+    # a flush while others were predicted waited for the window: at most one per window, and the last
+    flushes = plane.durability.inline_flushes + plane.durability.thread_flushes
+    assert flushes <= elapsed / GROUP_COMMIT_WINDOW + 2, f"{flushes} flushes in {elapsed * 1000:.0f} ms"
+    assert journal.group_fsyncs <= flushes
+    model.close()

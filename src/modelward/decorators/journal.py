@@ -13,6 +13,7 @@ directory (an exclusive ``flock`` on ``journal.lock``, released by the kernel wh
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -145,10 +146,7 @@ class Journal:
             if self.fsync == "always":
                 self._queue.append(record)
             else:
-                handle = self._write(record)
-                if self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval:
-                    os.fsync(handle.fileno())
-                    self._last_sync = time.monotonic()
+                self._write(record)
         if self.fsync == "always" and sync:
             self.sync(mine)
         return mine
@@ -174,6 +172,25 @@ class Journal:
                 os.fsync(handle.fileno())
                 self.group_fsyncs += 1
             self._synced = covered
+
+    def sync_due(self) -> None:
+        """With ``fsync: interval``: fsync the open segment when ``fsync_interval`` has passed since
+        the last one. Called by the consumer's thread, so no prediction waits for the disk."""
+        if self.fsync != "interval" or time.monotonic() - self._last_sync < self.fsync_interval:
+            return
+        with self._lock:
+            handle, pending = self._file, self._written != self._synced
+            covered = self._written
+        if handle is not None and pending:
+            try:
+                os.fsync(handle.fileno())
+            except ValueError:
+                pass  # closed by a segment roll meanwhile, which fsynced it
+            except OSError as exc:
+                if exc.errno != errno.EBADF:
+                    raise
+        self._synced = covered
+        self._last_sync = time.monotonic()
 
     def _write(self, record: bytes) -> IO[bytes]:
         """Write one record to the open segment (rolling it when full); under ``_lock``."""

@@ -58,7 +58,8 @@ class PayloadLogConfig(BaseModel):
     sink: SinkConfig = Field(description="Where records are shipped: {type: jsonl, path}, "
                              "{type: cloudevents, url} or {type: kafka, bootstrap_servers, topic}.")
     fsync: FsyncPolicy = Field(default="always", description="always: fsync every record before answering; "
-                               "interval: at most every fsync_interval seconds; never: leave it to the OS.")
+                               "interval: every fsync_interval seconds, by the shipper thread; never: leave it "
+                               "to the OS.")
     fsync_interval: float = Field(default=1.0, gt=0)
     segment_bytes: int = Field(default=16 << 20, ge=1024, description="Journal segment size.")
     max_bytes: int = Field(default=256 << 20, ge=1024, description="Unshipped bytes the journal may hold.")
@@ -95,8 +96,9 @@ class Shipper:
                 backoff = min(backoff * 2, self.config.max_backoff)
                 continue
             backoff = 0.05
+            self.journal.sync_due()  # fsync: interval is kept here, off the predictions' path
             if moved < self.config.batch_size:  # caught up: let records gather (no wake-up per record)
-                self._stop.wait(self.config.ship_interval)
+                self._stop.wait(min(self.config.ship_interval, self.config.fsync_interval))
 
     def ship_once(self) -> int:
         """Ship one batch from the committed offset; the number of records shipped."""

@@ -51,6 +51,9 @@ logger = logging.getLogger(__name__)
 INLINE_LIMIT = 0.010
 #: durability waits (the payload journal's fsync) run on the event loop while they take less than this
 INLINE_WAIT_LIMIT = 0.002
+#: while other requests are being predicted, finished requests wait at most this long for their
+#: records to share an fsync with theirs (group commit; see ``DurabilityWaits``)
+GROUP_COMMIT_WINDOW = 0.010
 
 
 def validation_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[dict[str, Any]]:
@@ -86,19 +89,26 @@ def _wait_each(batch: list[tuple[Waits, asyncio.Future[None]]]) -> list[BaseExce
 
 
 class DurabilityWaits:
-    """Runs the durability waits of the requests answered in one turn of an event loop together.
+    """Runs the durability waits of finished requests together, before they are answered.
 
-    The requests that finished in one turn share one call: the first wait's fsync covers the records
-    of all of them and the others return at once (group commit). Where that call runs depends on
-    what else the loop has to do. While no other request of this loop is still being predicted and
-    the recent waits were short (under ``INLINE_WAIT_LIMIT``), it runs on the loop itself: a worker
-    thread would gain nothing (the loop would only wait for it) and its hand-off costs more CPU than
-    the fsync (thread wake-ups, the GIL changing hands, the loop's wake-up). Otherwise, or once the
-    disk is slow, it runs in a worker thread so the loop goes on predicting meanwhile.
+    The waits of every request that finished meanwhile run as one call: the first wait's fsync
+    covers the records of all of them and the others return at once (group commit). When is set by
+    what else the loop is doing: while no other request of the loop is being predicted, at once
+    (after the current turn); while others are (their records are coming), up to
+    ``GROUP_COMMIT_WINDOW`` after the oldest waiting request finished, or as soon as none is left
+    predicting. A model predicted in a worker thread finishes one request at a time, so without that
+    window every request would pay an fsync and two thread hand-offs of its own.
+
+    Where the call runs: while no other request is being predicted and the recent waits were short
+    (under ``INLINE_WAIT_LIMIT``), on the loop itself, since a worker thread would gain nothing (the
+    loop would only wait for it) and its hand-off costs more CPU than the fsync; otherwise, or once
+    the disk is slow, in a worker thread, so the loop goes on meanwhile.
     """
 
     def __init__(self) -> None:
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Waits, asyncio.Future[None]]]] = {}
+        self._since: dict[asyncio.AbstractEventLoop, float] = {}  # when the oldest pending request finished
+        self._timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
         self._busy: dict[asyncio.AbstractEventLoop, int] = {}
         self.recent: float | None = None  # moving average of a flush's seconds
         self.inline_flushes = self.thread_flushes = 0
@@ -116,6 +126,8 @@ class DurabilityWaits:
                 self._busy[loop] = left
             else:
                 del self._busy[loop]
+                if loop in self._pending:  # the waiting records need not wait for more
+                    loop.call_soon(self._consider, loop)
 
     async def run(self, waits: Waits) -> None:
         loop = asyncio.get_running_loop()
@@ -123,12 +135,27 @@ class DurabilityWaits:
         batch = self._pending.get(loop)
         if batch is None:
             batch = self._pending[loop] = []
-            loop.call_soon(self._flush, loop)
+            self._since[loop] = loop.time()
+            loop.call_soon(self._consider, loop)
         batch.append((waits, future))
         await future
 
+    def _consider(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Flush now, or when the window of the oldest pending request closes."""
+        if loop not in self._pending:
+            return
+        timer = self._timers.pop(loop, None)
+        if timer is not None:
+            timer.cancel()
+        closes = self._since[loop] + GROUP_COMMIT_WINDOW
+        if not self._busy.get(loop) or loop.time() >= closes:
+            self._flush(loop)
+        else:
+            self._timers[loop] = loop.call_at(closes, self._consider, loop)
+
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._pending.pop(loop)
+        del self._since[loop]
         if not self._busy.get(loop) and (self.recent is None or self.recent < INLINE_WAIT_LIMIT):
             self.inline_flushes += 1
             self._settle(batch, self._timed(batch))
