@@ -165,9 +165,7 @@ class Journal:
             with self._lock:
                 queued, self._queue = self._queue, []
                 covered = self._written
-                handle = self._file
-                for record in queued:
-                    handle = self._write(record)
+                handle = self._write(b"".join(queued)) if queued else self._file
             if handle is not None:
                 os.fsync(handle.fileno())
                 self.group_fsyncs += 1
@@ -193,7 +191,8 @@ class Journal:
         self._last_sync = time.monotonic()
 
     def _write(self, record: bytes) -> IO[bytes]:
-        """Write one record to the open segment (rolling it when full); under ``_lock``."""
+        """Write whole records to the open segment, rolling it first when they would not fit (a
+        segment's size is a soft limit: records never span two segments); under ``_lock``."""
         handle = self._writable(len(record))
         written = 0
         while written < len(record):  # a regular file takes it whole; a short write continues

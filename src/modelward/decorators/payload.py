@@ -17,10 +17,10 @@ The record (``request``, ``response``, ``request_id``, ``model``, ``version``, `
 *before* the prediction is returned, so a 200 means the record is on disk. With ``fsync: always``
 inside a served request the write and fsync are left to the service, which makes them before it
 answers (``defer_until_answer``): requests that finished meanwhile share them (group commit). A
-background thread ships the journal to the sink from the committed offset, retrying with exponential backoff; a
-restart resumes where the last commit left off. A journal at its limit refuses predictions with
-``JournalFull`` (503) rather than dropping records; ``health_problems()`` names a failing sink and a
-full journal.
+background thread ships the journal to the sink from the committed offset, retrying with
+exponential backoff; a restart resumes where the last commit left off. A journal at its limit
+refuses predictions with ``JournalFull`` (503) rather than dropping records; ``health_problems()``
+names a failing sink and a full journal.
 """
 
 from __future__ import annotations

@@ -210,8 +210,6 @@ def refusable(output: Any) -> Any:
     return create_model(name, __base__=root, __doc__=f"{name}, or PredictionNotAvailable for an outlier.")
 
 
-
-
 class OutlierDetector(MLModelDecorator):
     """Scores each input with a fitted detector, tags the answer, and refuses outliers in mode ``refuse``.
 

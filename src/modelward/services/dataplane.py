@@ -31,7 +31,7 @@ from modelward.model import PredictionNotAvailable, receives_feedback
 from modelward.model.context import durability_waits, request_id, response_metadata
 from modelward.services.batching import AdaptiveBatcher, BatchObserver
 from modelward.services.config import dotted
-from modelward.services.handoff import ThreadHandoff
+from modelward.services.handoff import ThreadHandoff, settle
 from modelward.services.inference import (
     FeedbackRequest,
     FeedbackResult,
@@ -177,13 +177,7 @@ class DurabilityWaits:
 
     @staticmethod
     def _settle(batch: list[tuple[Waits, asyncio.Future[None]]], outcomes: list[BaseException | None]) -> None:
-        for (_, future), error in zip(batch, outcomes, strict=True):
-            if future.done():
-                continue
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
+        settle([(future, None, error) for (_, future), error in zip(batch, outcomes, strict=True)])
 
 
 def json_type(value: Any) -> str:

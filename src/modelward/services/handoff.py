@@ -118,12 +118,13 @@ def _call(call: _Call) -> _Done:
 def _post(done: dict[asyncio.AbstractEventLoop, list[_Done]]) -> None:
     for loop, outcomes in done.items():
         try:
-            loop.call_soon_threadsafe(_settle, outcomes)
+            loop.call_soon_threadsafe(settle, outcomes)
         except RuntimeError:  # that loop was closed meanwhile: nobody awaits these results
             continue
 
 
-def _settle(done: list[_Done]) -> None:
+def settle(done: list[_Done]) -> None:
+    """Resolve each awaited future with its result or exception (a cancelled one is skipped)."""
     for future, result, error in done:
         if future.cancelled():
             continue
