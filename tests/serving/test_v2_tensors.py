@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
@@ -109,3 +110,22 @@ def test_committed_grpc_stubs_match_the_proto(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     for name in ("inference_pb2.py", "inference_pb2.pyi", "inference_pb2_grpc.py"):
         assert (target / name).read_text() == (source / name).read_text(), f"run scripts/gen_v2_grpc.sh ({name})"
+
+
+def test_committed_grpc_stubs_import_with_every_grpcio_the_project_allows() -> None:
+    """The generated modules refuse, at import, a grpcio or protobuf older than their generator's.
+
+    pyproject's floors must be those versions, and the generator pinned to the one that wrote them."""
+    gen = ROOT / "src" / "modelward" / "serving" / "v2" / "grpc_gen"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    grpc_generated = re.search(r"^GRPC_GENERATED_VERSION = '([^']+)'$", (gen / "inference_pb2_grpc.py").read_text(),
+                               re.MULTILINE)
+    grpc_floor = re.search(r'"grpcio>=([^,"]+)', pyproject)
+    generator = re.search(r'"grpcio-tools==([^"]+)"', pyproject)
+    assert grpc_generated and grpc_floor and generator
+    assert grpc_generated.group(1) == grpc_floor.group(1) == generator.group(1)
+    protobuf_generated = re.search(r"^# Protobuf Python Version: (\S+)$", (gen / "inference_pb2.py").read_text(),
+                                   re.MULTILINE)
+    protobuf_floor = re.search(r'"protobuf>=([^,"]+)', pyproject)
+    assert protobuf_generated and protobuf_floor
+    assert protobuf_generated.group(1) == protobuf_floor.group(1)
