@@ -97,9 +97,10 @@ class ModelConfig(BaseModel):
     execution: Literal["auto", "thread", "inline"] = Field(
         default="auto",
         description="auto (default): predict on the event loop while the model's recent predictions take "
-        "under 10 ms and no other prediction is waiting, in a worker thread otherwise (and always for "
-        "batches); thread: always in a worker thread (health probes answer during any prediction); "
-        "inline: always on the event loop.",
+        "under 10 ms (at once for a request alone; first come first served, one per turn of the loop, "
+        "for requests that arrive together), in a worker thread otherwise (and always for batches); "
+        "thread: always in a worker thread (health probes answer during any prediction); inline: always "
+        "on the event loop, at once.",
     )
     batching: BatchingConfig | None = Field(
         default=None,

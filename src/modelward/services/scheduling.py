@@ -7,7 +7,10 @@ a batching scheduler (``max_batch_size``) plugs in through the same two methods.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
@@ -51,17 +54,28 @@ class InlineScheduler:
 class DirectScheduler:
     """Predicts on the event loop or in a worker thread, as the model's ``execution`` says.
 
-    On the event loop only while no other prediction is waiting: under concurrency the thread
-    hand-off serves requests first come first served, which keeps the tail latency low.
+    ``auto`` keeps requests first come first served under concurrency. A request alone in its turn
+    of the loop predicts at once, on the loop. Requests that arrive together (two or more in one
+    turn) queue, and the queue is predicted on the loop one request per turn, so that the loop reads
+    its sockets between two predictions and a request queues when it arrives. Predicted one after
+    the other in the turn they arrived in, requests are not answered in arrival order: with uvloop,
+    uvicorn's loop, some connections wait several turns (at 32 connections, a p99 of 4x the median:
+    ``bench/loop_fairness.py``). A model whose predictions take 10 ms or more goes to a worker
+    thread, so that health probes keep answering.
     """
 
     def __init__(self, threads: ThreadHandoff) -> None:
         self.threads = threads
         self.waiting = 0  # predictions handed to threads and not answered yet (event-loop state only)
+        self.turn_task: asyncio.Task[Any] | None = None  # the request that predicted on the loop in this turn
+        self.queue: deque[_Queued] = deque()  # ``auto`` predictions waiting for their turn of the loop
+        self.draining = False  # a turn's prediction from the queue is scheduled
 
     async def run(self, endpoint: ModelEndpoint, items: list[BaseModel], many: bool) -> list[Any]:
         if self.waiting == 0 and endpoint.runs_inline(many):
-            return predict_all(endpoint, items)
+            if endpoint.execution != "auto" or (not self.queue and self._first_of_turn()):
+                return predict_all(endpoint, items)
+            return await self._in_turn(endpoint, items)
         self.waiting += 1
         try:
             outputs: list[Any] = await self.threads.run(predict_all, endpoint, items)
@@ -69,5 +83,47 @@ class DirectScheduler:
             self.waiting -= 1
         return outputs
 
+    def _first_of_turn(self) -> bool:
+        """Whether no other request predicted on the loop yet in this turn of it.
+
+        A caller that awaits several predictions in a row (each answered without yielding the loop)
+        is still alone."""
+        task = asyncio.current_task()
+        if self.turn_task is not None:
+            return self.turn_task is task
+        self.turn_task = task
+        asyncio.get_running_loop().call_soon(self._next_turn)
+        return True
+
+    def _next_turn(self) -> None:
+        self.turn_task = None
+
+    async def _in_turn(self, endpoint: ModelEndpoint, items: list[BaseModel]) -> list[Any]:
+        """Queue the prediction; the loop predicts the queue's first in each of its turns."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self.queue.append((contextvars.copy_context(), endpoint, items, future))
+        if not self.draining:
+            self.draining = True
+            loop.call_soon(self._predict_first)
+        return await future
+
+    def _predict_first(self) -> None:
+        context, endpoint, items, future = self.queue.popleft()
+        try:
+            if not future.cancelled():  # its client went away while it waited
+                try:
+                    future.set_result(context.run(predict_all, endpoint, items))
+                except Exception as exc:  # raised by the awaiting request, as if it had predicted itself
+                    future.set_exception(exc)
+        finally:
+            if self.queue:
+                asyncio.get_running_loop().call_soon(self._predict_first)
+            else:
+                self.draining = False
+
     def close(self) -> None:
         return None
+
+
+_Queued = tuple[contextvars.Context, "ModelEndpoint", list[BaseModel], "asyncio.Future[list[Any]]"]
