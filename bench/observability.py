@@ -1,11 +1,13 @@
-"""Observability benchmark: ``.venv/bin/python bench/observability.py`` (about 3 minutes on 2 cores).
+"""Observability benchmark: ``.venv/bin/python bench/observability.py`` (about 10 minutes on 2 cores).
 
 One command, one run, on the insurance charges example (``insurance_charges.model``, its pipeline
 trained as ``model.joblib`` when missing, as the serving benchmark does):
 
 1. **served** — five ``modelward serve`` processes on loopback, each pinned to CPU 1, loaded with
    ``wrk`` pinned to CPU 0 (the serving benchmark's Lua script and helpers, ``bench/v2.py``'s
-   interleaved rotating rounds), at 1 and 32 connections, always the same customer:
+   wrk runs), at 1 and 32 connections, always the same customer, in interleaved rounds whose order
+   rotates; every round starts the five servers afresh, so that no variant's figures rest on one
+   process:
 
    - ``plain``: the model alone and no metrics (the bench starts ``modelward serve`` with the
      metrics mount switched off: ``modelward.serving.metrics_routes.mount`` replaced by a no-op, so
@@ -145,30 +147,45 @@ def payload_counters(port: int) -> dict[str, float]:
 
 
 def served(args: argparse.Namespace, folder: Path) -> tuple[list[Scenario], dict[str, float]]:
-    """Interleaved wrk rounds over the variants; the payload counters once the shipper caught up."""
+    """Interleaved wrk rounds over the variants, each round on freshly started servers (no variant's
+    figures rest on one process); the payload counters of every round once its shipper caught up."""
     body = folder / "body.json"
     body.write_text(json.dumps(BODY))
-    ports = {variant: free_port() for variant in VARIANTS}
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for variant, port in ports.items():
-            processes[variant] = start_variant(folder, variant, port, args.execution)
-        urls = {variant: f"http://127.0.0.1:{port}/api/models/{MODEL}/prediction" for variant, port in ports.items()}
-        answers = {variant: ready(processes[variant], url) for variant, url in urls.items()}
-        if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
-            sys.exit(f"the variants do not answer alike: {answers}")
-        runs: list[tuple[str, str, int | None, Path]] = [(v, urls[v], processes[v].pid, body) for v in VARIANTS]
-        scenarios = targets(runs, [1, 32], args.rounds, args.seconds)
-        deadline = time.monotonic() + 60
-        while (counts := payload_counters(ports[LOGGED])).get("shipped", 0) < counts.get("journaled", 0) \
-                and time.monotonic() < deadline:
-            time.sleep(0.5)
-        return scenarios, counts
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(timeout=30)
+    scenarios: list[Scenario] = []
+    counts: dict[str, float] = {}
+    for number in range(args.rounds):
+        shift = number % len(VARIANTS)
+        order = VARIANTS[shift:] + VARIANTS[:shift]
+        ports = {variant: free_port() for variant in order}
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for variant, port in ports.items():
+                processes[variant] = start_variant(folder, variant, port, args.execution)
+            urls = {variant: f"http://127.0.0.1:{port}/api/models/{MODEL}/prediction"
+                    for variant, port in ports.items()}
+            answers = {variant: ready(processes[variant], url) for variant, url in urls.items()}
+            if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
+                sys.exit(f"the variants do not answer alike: {answers}")
+            runs: list[tuple[str, str, int | None, Path]] = [(v, urls[v], processes[v].pid, body) for v in order]
+            this_round = targets(runs, [1, 32], 1, args.seconds)
+            print(f"(round {number + 1}/{args.rounds} of fresh servers)", file=sys.stderr)
+            if not scenarios:
+                scenarios = this_round
+            else:
+                for scenario, more in zip(scenarios, this_round, strict=True):
+                    scenario.runs.extend(more.runs)
+            deadline = time.monotonic() + 60
+            while (now := payload_counters(ports[LOGGED])).get("shipped", 0) < now.get("journaled", 0) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.5)
+            for name, value in now.items():
+                counts[name] = counts.get(name, 0.0) + value
+        finally:
+            for process in processes.values():
+                process.terminate()
+            for process in processes.values():
+                process.wait(timeout=30)
+    return scenarios, counts
 
 
 def paired(scenario: Scenario, variant: str, base: str) -> list[float]:
