@@ -36,8 +36,8 @@ class ThreadHandoff:
         self._workers = workers
         self._flush_after = flush_after
         self._spread_after = spread_after
-        self._pending: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
-        self._queue: deque[tuple[asyncio.AbstractEventLoop, list[_Call]]] = deque()
+        self._pending: dict[asyncio.AbstractEventLoop, list[Call]] = {}
+        self._queue: deque[tuple[asyncio.AbstractEventLoop, list[Call]]] = deque()
         self._lock = threading.Lock()
         self._drainers = 0
 
@@ -76,7 +76,7 @@ class ThreadHandoff:
             loop, batch = item
             for index, call in enumerate(batch):
                 started, cpu = time.perf_counter(), time.thread_time()
-                done.setdefault(loop, []).append(_call(call))
+                done.setdefault(loop, []).append(run_call(call))
                 now = time.perf_counter()
                 if now - last >= self._flush_after:
                     _post(done)
@@ -86,11 +86,11 @@ class ThreadHandoff:
                     break
         _post(done)
 
-    def _spread(self, loop: asyncio.AbstractEventLoop, rest: list[_Call]) -> None:
+    def _spread(self, loop: asyncio.AbstractEventLoop, rest: list[Call]) -> None:
         self._queue.extendleft((loop, [call]) for call in reversed(rest))
         self._add_drainers(len(self._queue))
 
-    def _next(self) -> tuple[asyncio.AbstractEventLoop, list[_Call]] | None:
+    def _next(self) -> tuple[asyncio.AbstractEventLoop, list[Call]] | None:
         while True:
             try:
                 return self._queue.popleft()
@@ -101,13 +101,15 @@ class ThreadHandoff:
                         return None
 
 
-_Call = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+#: a call waiting to run: its caller's context, the function, its arguments, the future its caller awaits
+Call = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
 
 _Done = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
-def _call(call: _Call) -> _Done:
+def run_call(call: Call) -> _Done:
+    """Run ``call`` in its caller's context; its outcome, for ``settle``."""
     context, fn, args, future = call
     try:
         return future, context.run(fn, *args), None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from modelward.services.handoff import ThreadHandoff
+from modelward.services.handoff import Call, ThreadHandoff, run_call, settle
 
 if TYPE_CHECKING:
     from modelward.services.dataplane import ModelEndpoint
@@ -68,8 +68,7 @@ class DirectScheduler:
         self.threads = threads
         self.waiting = 0  # predictions handed to threads and not answered yet (event-loop state only)
         self.turn_task: asyncio.Task[Any] | None = None  # the request that predicted on the loop in this turn
-        self.queue: deque[_Queued] = deque()  # ``auto`` predictions waiting for their turn of the loop
-        self.draining = False  # a turn's prediction from the queue is scheduled
+        self.queue: deque[Call] = deque()  # ``auto`` predictions waiting for their turn of the loop
 
     async def run(self, endpoint: ModelEndpoint, items: list[BaseModel], many: bool) -> list[Any]:
         if self.waiting == 0 and endpoint.runs_inline(many):
@@ -102,28 +101,19 @@ class DirectScheduler:
         """Queue the prediction; the loop predicts the queue's first in each of its turns."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
-        self.queue.append((contextvars.copy_context(), endpoint, items, future))
-        if not self.draining:
-            self.draining = True
+        self.queue.append((contextvars.copy_context(), predict_all, (endpoint, items), future))
+        if len(self.queue) == 1:  # else a turn's prediction is already scheduled
             loop.call_soon(self._predict_first)
         return await future
 
     def _predict_first(self) -> None:
-        context, endpoint, items, future = self.queue.popleft()
+        call = self.queue.popleft()
         try:
-            if not future.cancelled():  # its client went away while it waited
-                try:
-                    future.set_result(context.run(predict_all, endpoint, items))
-                except Exception as exc:  # raised by the awaiting request, as if it had predicted itself
-                    future.set_exception(exc)
+            if not call[3].cancelled():  # else its client went away while it waited
+                settle([run_call(call)])  # an error is raised by the awaiting request, as if it predicted
         finally:
             if self.queue:
                 asyncio.get_running_loop().call_soon(self._predict_first)
-            else:
-                self.draining = False
 
     def close(self) -> None:
         return None
-
-
-_Queued = tuple[contextvars.Context, "ModelEndpoint", list[BaseModel], "asyncio.Future[list[Any]]"]
