@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from observability import MODEL, free_port, ready, start_variant  # noqa: E402
+from observability import on_fresh_servers, prediction_url, servers, start_variant  # noqa: E402
 from v2 import targets  # noqa: E402
 
 from serving import BODY, Scenario, ensure_insurance_model, machine_notes  # noqa: E402
@@ -36,18 +36,17 @@ SETTINGS = ("auto", "thread", "inline")
 IDENTICAL = ("auto", "auto b", "auto c")
 
 
-def paired(scenario: Scenario, names: tuple[str, ...], name: str, figure: str) -> list[float]:
-    """``name``'s figure over ``names[0]``'s in each round (run seconds apart)."""
+def paired(scenario: Scenario, names: tuple[str, ...], name: str, base: str, figure: str) -> list[float]:
+    """``name``'s figure over ``base``'s in each round (run seconds apart)."""
     rounds = len(scenario.runs) // len(names)
     ratios = []
     for number in range(rounds):
         runs = {run.server: run for run in scenario.runs[number * len(names):(number + 1) * len(names)]}
-        ratios.append(getattr(runs[name], figure) / getattr(runs[names[0]], figure))
+        ratios.append(getattr(runs[name], figure) / getattr(runs[base], figure))
     return ratios
 
 
-def report(scenarios: list[Scenario], names: tuple[str, ...]) -> str:
-    base = names[0]
+def report(scenarios: list[Scenario], names: tuple[str, ...], base: str) -> str:
     lines = []
     for scenario in scenarios:
         lines += [f"**insurance model served, {scenario.connections} connection(s)**", "",
@@ -57,32 +56,14 @@ def report(scenarios: list[Scenario], names: tuple[str, ...]) -> str:
         for name in names:
             figures = scenario.summary(name)
             worst = max(run.p99_ms for run in scenario.runs if run.server == name)
-            speed, tail = paired(scenario, names, name, "requests_per_s"), paired(scenario, names, name, "p99_ms")
+            speed, tail = (paired(scenario, names, name, base, "requests_per_s"),
+                           paired(scenario, names, name, base, "p99_ms"))
             lines.append(f"| {name} | {figures.requests_per_s:.0f} | {figures.p50_ms:.2f} | {figures.p99_ms:.2f} | "
                          f"{worst:.2f} | {figures.cpu_us:.0f} | {statistics.median(speed):.3f} "
                          f"({min(speed):.2f} to {max(speed):.2f}) | {statistics.median(tail):.2f}x "
                          f"({min(tail):.2f} to {max(tail):.2f}) |")
         lines.append("")
     return "\n".join(lines)
-
-
-def one_run(folder: Path, body: Path, names: tuple[str, ...], rounds: int, seconds: float) -> list[Scenario]:
-    """Start a server per name, run ``rounds`` interleaved rounds on them, stop them."""
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        urls = {}
-        for name in names:
-            port = free_port()
-            processes[name] = start_variant(folder, name, port, name.split()[0])
-            urls[name] = f"http://127.0.0.1:{port}/api/models/{MODEL}/prediction"
-        for name, url in urls.items():
-            ready(processes[name], url)
-        return targets([(name, urls[name], processes[name].pid, body) for name in names], [1, 32], rounds, seconds)
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(timeout=30)
 
 
 def main() -> None:
@@ -94,24 +75,25 @@ def main() -> None:
     args = parser.parse_args()
     ensure_insurance_model()
     names = IDENTICAL if args.identical else SETTINGS
-    scenarios: list[Scenario] = []
     with tempfile.TemporaryDirectory(prefix="modelward-execution-") as name:
         folder = Path(name)
         body = folder / "body.json"
         body.write_text(json.dumps(BODY))
+
+        def start(server: str, port: int) -> subprocess.Popen[bytes]:
+            return start_variant(folder, server, port, server.split()[0])
+
         if args.identical:
-            scenarios = one_run(folder, body, names, args.rounds, args.seconds)
-        for number in range(0 if args.identical else args.rounds):  # fresh servers every round
-            shift = number % len(names)
-            this_round = one_run(folder, body, names[shift:] + names[:shift], 1, args.seconds)
-            if not scenarios:
-                scenarios = this_round
-            else:
-                for scenario, more in zip(scenarios, this_round, strict=True):
-                    scenario.runs.extend(more.runs)
+            with servers(names, start) as running:
+                scenarios = targets([(server, prediction_url(port), process.pid, body)
+                                     for server, (port, process) in running.items()],
+                                    [1, 32], args.rounds, args.seconds)
+        else:
+            scenarios = on_fresh_servers(names, args.rounds, args.seconds, body, start)
     kept = "servers kept for the whole run" if args.identical else "fresh servers every round"
+    base = IDENTICAL[0] if args.identical else "inline"
     print(f"{machine_notes()}\n{args.rounds} interleaved rounds of {args.seconds} s per server and concurrency, "
-          f"{kept}; figures are medians over the rounds\n\n{report(scenarios, names)}")
+          f"{kept}; figures are medians over the rounds\n\n{report(scenarios, names, base)}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The event loop's fairness under CPU-bound requests: ``.venv/bin/python bench/loop_fairness.py``
 (about 2 minutes).
 
-A bare ASGI app that spins 1.5 ms per request (``bench/serving/spin_app.py``), served by uvicorn
-with each event loop (uvloop, asyncio) and HTTP parser (httptools, h11), the spin run ``inline``
-(on the loop as the request is read), through a ``queue`` (what ``execution: auto`` does) or in one
-worker ``thread``; ``wrk`` at 32 connections, interleaved rounds whose order rotates. It prints the
+A bare ASGI app that spins 1.5 ms per request (``bench/serving/spin_app.py``: a model predicted
+through modelward's scheduler and nothing else of the service), served by uvicorn with each event
+loop (uvloop, asyncio) and HTTP parser (httptools, h11), with ``execution`` ``inline`` (on the loop
+as the request is read), ``auto`` (requests that arrive together queue, one per turn) or ``thread``
+(the worker-thread hand-off); ``wrk`` at 32 connections, interleaved rounds whose order rotates. It prints the
 median req/s, p50 and p99 over the rounds and the worst round's p99. With uvloop and httptools,
 uvicorn's defaults, requests spun inline are not answered in arrival order: the p99 grows to
 several times the median.
@@ -27,15 +28,15 @@ sys.path.insert(0, str(HERE))
 
 from serving import ensure_wrk, machine_notes, run_wrk  # noqa: E402
 
-COMBINATIONS = [("uvloop", "httptools", "inline"), ("uvloop", "httptools", "queue"),
+COMBINATIONS = [("uvloop", "httptools", "inline"), ("uvloop", "httptools", "auto"),
                 ("uvloop", "httptools", "thread"), ("asyncio", "httptools", "inline"),
                 ("uvloop", "h11", "inline"), ("asyncio", "h11", "inline")]
 
 
-def serve(loop: str, http: str, mode: str, port: int) -> subprocess.Popen[bytes]:
+def serve(loop: str, http: str, execution: str, port: int) -> subprocess.Popen[bytes]:
     command = ["taskset", "-c", "1", str(Path(sys.executable).parent / "uvicorn"), "spin_app:app",
                "--port", str(port), "--loop", loop, "--http", http, "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, cwd=HERE / "serving", env={**os.environ, "SPIN_MODE": mode},
+    process = subprocess.Popen(command, cwd=HERE / "serving", env={**os.environ, "SPIN_EXECUTION": execution},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while True:
@@ -72,7 +73,7 @@ def main() -> None:
                   file=sys.stderr)
     print(f"{machine_notes()}\n{args.rounds} interleaved rounds of {args.seconds} s, 32 connections, "
           "1.5 ms of CPU per request\n")
-    print("| loop | parser | spin | req/s | p50 ms | p99 ms | worst round's p99 ms |")
+    print("| loop | parser | execution | req/s | p50 ms | p99 ms | worst round's p99 ms |")
     print("|---|---|---|---:|---:|---:|---:|")
     for combination, runs in figures.items():
         speed, p50, p99 = (statistics.median(run[i] for run in runs) for i in range(3))

@@ -49,7 +49,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,45 +147,73 @@ def payload_counters(port: int) -> dict[str, float]:
             re.findall(r"^modelward_payload_(\w+)_total\{[^}]*\} (\S+)$", text, re.MULTILINE)}
 
 
+def prediction_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api/models/{MODEL}/prediction"
+
+
+Starter = Callable[[str, int], "subprocess.Popen[bytes]"]
+
+
+@contextmanager
+def servers(names: tuple[str, ...], start: Starter) -> Iterator[dict[str, tuple[int, subprocess.Popen[bytes]]]]:
+    """A server per name (``start(name, port)``), each answering alike: ``{name: (port, process)}``;
+    all stopped on the way out."""
+    running: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    try:
+        for name in names:
+            port = free_port()
+            running[name] = (port, start(name, port))
+        answers = {name: ready(process, prediction_url(port)) for name, (port, process) in running.items()}
+        if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
+            sys.exit(f"the servers do not answer alike: {answers}")
+        yield running
+    finally:
+        for _, process in running.values():
+            process.terminate()
+        for _, process in running.values():
+            process.wait(timeout=30)
+
+
+def on_fresh_servers(names: tuple[str, ...], rounds: int, seconds: float, body: Path, start: Starter,
+                     after_round: Callable[[dict[str, tuple[int, subprocess.Popen[bytes]]]], None] | None = None,
+                     ) -> list[Scenario]:
+    """Interleaved wrk rounds at 1 and 32 connections, the order rotating, each round on freshly
+    started servers (so that no server's figures rest on one process)."""
+    scenarios: list[Scenario] = []
+    for number in range(rounds):
+        shift = number % len(names)
+        with servers(names[shift:] + names[:shift], start) as running:
+            this_round = targets([(name, prediction_url(port), process.pid, body)
+                                  for name, (port, process) in running.items()], [1, 32], 1, seconds)
+            if after_round is not None:
+                after_round(running)
+        print(f"(round {number + 1}/{rounds} of fresh servers)", file=sys.stderr)
+        if not scenarios:
+            scenarios = this_round
+        else:
+            for scenario, more in zip(scenarios, this_round, strict=True):
+                scenario.runs.extend(more.runs)
+    return scenarios
+
+
 def served(args: argparse.Namespace, folder: Path) -> tuple[list[Scenario], dict[str, float]]:
-    """Interleaved wrk rounds over the variants, each round on freshly started servers (no variant's
-    figures rest on one process); the payload counters of every round once its shipper caught up."""
+    """The variants on fresh servers every round; the payload counters of every round once its
+    shipper caught up."""
     body = folder / "body.json"
     body.write_text(json.dumps(BODY))
-    scenarios: list[Scenario] = []
     counts: dict[str, float] = {}
-    for number in range(args.rounds):
-        shift = number % len(VARIANTS)
-        order = VARIANTS[shift:] + VARIANTS[:shift]
-        ports = {variant: free_port() for variant in order}
-        processes: dict[str, subprocess.Popen[bytes]] = {}
-        try:
-            for variant, port in ports.items():
-                processes[variant] = start_variant(folder, variant, port, args.execution)
-            urls = {variant: f"http://127.0.0.1:{port}/api/models/{MODEL}/prediction"
-                    for variant, port in ports.items()}
-            answers = {variant: ready(processes[variant], url) for variant, url in urls.items()}
-            if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
-                sys.exit(f"the variants do not answer alike: {answers}")
-            runs: list[tuple[str, str, int | None, Path]] = [(v, urls[v], processes[v].pid, body) for v in order]
-            this_round = targets(runs, [1, 32], 1, args.seconds)
-            print(f"(round {number + 1}/{args.rounds} of fresh servers)", file=sys.stderr)
-            if not scenarios:
-                scenarios = this_round
-            else:
-                for scenario, more in zip(scenarios, this_round, strict=True):
-                    scenario.runs.extend(more.runs)
-            deadline = time.monotonic() + 60
-            while (now := payload_counters(ports[LOGGED])).get("shipped", 0) < now.get("journaled", 0) \
-                    and time.monotonic() < deadline:
-                time.sleep(0.5)
-            for name, value in now.items():
-                counts[name] = counts.get(name, 0.0) + value
-        finally:
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                process.wait(timeout=30)
+
+    def tally(running: dict[str, tuple[int, subprocess.Popen[bytes]]]) -> None:
+        port = running[LOGGED][0]
+        deadline = time.monotonic() + 60
+        while (now := payload_counters(port)).get("shipped", 0) < now.get("journaled", 0) \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for name, value in now.items():
+            counts[name] = counts.get(name, 0.0) + value
+
+    scenarios = on_fresh_servers(VARIANTS, args.rounds, args.seconds, body,
+                                 lambda variant, port: start_variant(folder, variant, port, args.execution), tally)
     return scenarios, counts
 
 

@@ -59,7 +59,7 @@ class DirectScheduler:
     turn) queue, and the queue is predicted on the loop one request per turn, so that the loop reads
     its sockets between two predictions and a request queues when it arrives. Predicted one after
     the other in the turn they arrived in, requests are not answered in arrival order: with uvloop,
-    uvicorn's loop, some connections wait several turns (at 32 connections, a p99 of 4x the median:
+    uvicorn's loop, some connections wait several turns (at 32 connections, a p99 of 5x the median:
     ``bench/loop_fairness.py``). A model whose predictions take 10 ms or more goes to a worker
     thread, so that health probes keep answering.
     """
